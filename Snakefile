@@ -12,6 +12,8 @@ include: "rules/world.smk"
 include: "rules/models.smk"
 include: "rules/ground_truth.smk"
 include: "rules/discovery.smk"
+include: "rules/analysis.smk"
+include: "rules/report.smk"
 
 
 rule all:

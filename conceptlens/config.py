@@ -89,10 +89,62 @@ def check_config(config: dict) -> None:
         if name not in methods:
             raise ConfigError(f"config key ablation.{role}: {name!r} is not a configured method "
                               f"({', '.join(methods)})")
-    metric_clip = config.get("metrics", {}).get("clip_model", "world")
-    if metric_clip not in clip_models:
-        raise ConfigError(f"config key metrics.clip_model: {metric_clip!r} is not a key of "
-                          f"clip_models ({', '.join(clip_models)})")
+    for key in ("metrics", "stability", "convis"):
+        clip = (config.get(key) or {}).get("clip_model", "world")
+        if clip not in clip_models:
+            raise ConfigError(f"config key {key}.clip_model: {clip!r} is not a key of "
+                              f"clip_models ({', '.join(clip_models)})")
+    _check_analyses(config, valid_layers, methods)
+
+
+def _check_names(key: str, given: list[str] | None, valid, what: str) -> None:
+    unknown = [name for name in given or [] if name not in valid]
+    if unknown:
+        raise ConfigError(f"config key {key}: {', '.join(map(repr, unknown))} not {what} "
+                          f"({', '.join(valid)})")
+
+
+def _check_analyses(config: dict, valid_layers: list[str], methods: dict[str, dict]) -> None:
+    """Names used by the stability, ConVis and report sections must exist."""
+    concept_sets = list(config.get("concept_sets") or {})
+    layers = config.get("layers", [])
+    stability = config.get("stability") or {}
+    _check_names("stability.concept_sets", stability.get("concept_sets"), concept_sets,
+                 "a key of concept_sets")
+    _check_names("stability.layers", stability.get("layers"), valid_layers,
+                 "a layer of the world target")
+    _check_names("stability.template", [stability.get("template", "bare")],
+                 list(config.get("templates") or {}), "a key of templates")
+    report = config.get("report") or {}
+    if report.get("concept_set") is not None:
+        _check_names("report.concept_set", [report["concept_set"]], concept_sets,
+                     "a key of concept_sets")
+    _check_names("report.layers", report.get("layers"), layers, "a described layer (`layers`)")
+    if report.get("method") is not None:
+        _check_names("report.method", [report["method"]], list(methods), "a configured method")
+    _check_names("report.grid_methods", list((report.get("grid_methods") or {}).values()),
+                 list(methods), "a configured method")
+
+
+DEFAULT_GRID_METHODS = {"WWW": "www", "Grad-CAM + t-vMF": "gradcam_tvmf",
+                        "CLIP-Dissect": "soft_wpmi"}
+
+
+def report_method(config: dict, methods: dict[str, dict]) -> str | None:
+    """The method that picks and labels the report's neurons (None without methods)."""
+    chosen = (config.get("report") or {}).get("method")
+    if chosen is not None:
+        return chosen
+    return "gradcam_tvmf" if "gradcam_tvmf" in methods else next(iter(methods), None)
+
+
+def report_grid_methods(config: dict, methods: dict[str, dict]) -> dict[str, str]:
+    """Column title -> method of the neuron grids: the configured mapping, else the
+    papers' three methods that are configured."""
+    given = (config.get("report") or {}).get("grid_methods")
+    if given is not None:
+        return dict(given)
+    return {title: m for title, m in DEFAULT_GRID_METHODS.items() if m in methods}
 
 
 def load_config(path: str | os.PathLike) -> dict:

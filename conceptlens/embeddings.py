@@ -14,8 +14,6 @@ import numpy as np
 import torch
 from torch import nn
 
-from conceptlens.models.clip import encode_texts
-
 
 def template_alone(template: str) -> str:
     """The template without its concept: "A photo of a {}" -> "A photo of a"."""
@@ -29,6 +27,8 @@ def prompts(concepts: list[str], template: str) -> list[str]:
 def embed_concepts(model: nn.Module, tokenizer, concepts: list[str], template: str
                    ) -> tuple[np.ndarray, np.ndarray]:
     """(concept prompt embeddings (n, d), template-alone embedding (d,)), float32."""
+    from conceptlens.models.clip import encode_texts  # open_clip is slow to import
+
     emb = encode_texts(model, tokenizer, prompts(concepts, template)).numpy()
     alone = template_alone(template)
     alone_emb = encode_texts(model, tokenizer, [alone]).numpy()[0] if alone else np.zeros(emb.shape[1])

@@ -12,7 +12,12 @@ _pythonpath = [str(Path(workflow.basedir)), os.environ.get("PYTHONPATH", "")]
 os.environ.update(PYTHONPATH=os.pathsep.join(p for p in _pythonpath if p))
 sys.path.insert(0, str(Path(workflow.basedir)))
 
-from conceptlens.config import check_config, method_settings
+from conceptlens.config import (
+    check_config,
+    method_settings,
+    report_grid_methods,
+    report_method,
+)
 
 validate(config, schema="../conceptlens/schemas/config.schema.yaml")
 check_config(config)
@@ -24,6 +29,18 @@ WORLD_MODELS = config["world_models"]
 GROUND_TRUTH = config["ground_truth"]
 LAYERS = config["layers"]
 METHODS = method_settings(config)
+STABILITY = config["stability"]
+STABILITY_LAYERS = STABILITY["layers"] or LAYERS
+STABILITY_CONCEPT_SETS = STABILITY["concept_sets"] or list(config["concept_sets"])
+# Layers recorded by every activations job: the described ones and the stability ones.
+ACTIVATION_LAYERS = LAYERS + [l for l in STABILITY_LAYERS if l not in LAYERS]
+CONVIS = config["convis"]
+CONVIS_CLIP = config["clip_models"][CONVIS["clip_model"]]["name"]
+REPORT = config["report"]
+REPORT_METHOD = report_method(config, METHODS)
+REPORT_GRID_METHODS = report_grid_methods(config, METHODS)
+REPORT_CONCEPT_SET = REPORT["concept_set"] or next(iter(config["concept_sets"]))
+REPORT_LAYERS = REPORT["layers"] or LAYERS
 
 
 wildcard_constraints:
@@ -35,6 +52,7 @@ wildcard_constraints:
     clip="[A-Za-z0-9_.-]+",
     template="[A-Za-z0-9_.-]+",
     imported="[A-Za-z0-9_.-]+",
+    function="soft_wpmi|wpmi",
     layer="[A-Za-z0-9_.]+",
 
 
@@ -135,12 +153,7 @@ def all_description_files(wildcards):
 
 def metric_clip_checkpoint_files(wildcards):
     """Checkpoint files of the metric CLIP (tracked as inputs); [] for hub tags."""
-    pretrained = clip_pretrained(config["metrics"]["clip_model"])
-    return (
-        [pretrained]
-        if pretrained and Path(pretrained).suffix in (".pt", ".bin")
-        else []
-    )
+    return clip_checkpoint_files_of(config["metrics"]["clip_model"])
 
 
 def all_outputs():
@@ -161,7 +174,140 @@ def all_outputs():
             outputs.append(results(f"metrics/{concepts}/ablation.csv"))
     if WORLD_MODELS["source"] == "train":
         outputs.append(results("models/quality.json"))
+    outputs += stability_outputs() + convis_outputs()
+    if METHODS:
+        outputs += [results("report.html"), results("report.pdf")]
     return outputs
+
+
+# ---------------------------------------------------------------- stability and ConVis
+
+
+def stability_summary_files():
+    """One summary per (concept set, similarity function) of the stability analysis."""
+    return [
+        results(f"stability/{concepts}/{function}.json")
+        for concepts in STABILITY_CONCEPT_SETS
+        for function in STABILITY["functions"]
+    ]
+
+
+def stability_outputs():
+    if not stability_summary_files():
+        return []
+    return [results(f"stability/{name}") for name in STABILITY_TABLE_FILES]
+
+
+STABILITY_TABLE_FILES = ("table.csv", "table.json", "chart.png", "chart.svg")
+
+
+def stability_text_embeddings(wildcards):
+    clip, template = STABILITY["clip_model"], STABILITY["template"]
+    return results(f"clip/{clip}/text/{wildcards.concepts}.{template}.npz")
+
+
+def stability_activation_files(wildcards):
+    return [results(f"activations/full/{layer}.npz") for layer in STABILITY_LAYERS]
+
+
+def convis_outputs():
+    return [results("convis/localisation.csv"), results("convis/localisation.json")]
+
+
+def hierarchy_file():
+    """The concept hierarchy whose nodes ConVis ranks."""
+    return results(f"concepts/{CONVIS['hierarchy']}_hierarchy.tsv")
+
+
+def convis_clip_checkpoint_files(wildcards):
+    return clip_checkpoint_files_of(CONVIS["clip_model"])
+
+
+# ---------------------------------------------------------------------------- report
+
+
+def report_description_files(wildcards):
+    """Descriptions shown in the neuron grids (every grid method, every report layer)."""
+    methods = list(dict.fromkeys([*REPORT_GRID_METHODS.values(), REPORT_METHOD]))
+    return [
+        f
+        for concepts in config["concept_sets"]
+        for m in methods
+        for f in description_files(concepts, m)
+    ]
+
+
+def report_view_of(method):
+    return METHODS[method]["view"]
+
+
+def report_topk_files(wildcards):
+    """Top-k sets of the views whose top images the grids show."""
+    views = ["center", "gradcam", report_view_of(REPORT_METHOD)]
+    return [
+        results(f"topk/{view}/{layer}.npz")
+        for view in dict.fromkeys(views)
+        for layer in REPORT_LAYERS
+    ]
+
+
+def report_neuron_files(wildcards):
+    return {
+        "per_neuron": results(f"metrics/{REPORT_CONCEPT_SET}/per_neuron.parquet"),
+        "descriptions": [
+            results(
+                f"descriptions/{REPORT_CONCEPT_SET}/{REPORT_METHOD}/{layer}.parquet"
+            )
+            for layer in REPORT_LAYERS
+        ],
+        "topk": [
+            results(f"topk/{report_view_of(REPORT_METHOD)}/{layer}.npz")
+            for layer in REPORT_LAYERS
+        ],
+    }
+
+
+def report_inputs(wildcards):
+    """Every file the report reads; sections without inputs are left out."""
+    sets = list(config["concept_sets"])
+    inputs = {
+        "table1": [results(f"metrics/{c}/table1.csv") for c in sets],
+        "ablation": (
+            [results(f"metrics/{c}/ablation.csv") for c in sets]
+            if config.get("ablation")
+            else []
+        ),
+        "per_neuron": [results(f"metrics/{c}/per_neuron.parquet") for c in sets],
+        "ground_truth": results("ground_truth/neurons.parquet"),
+        "descriptions": report_description_files(wildcards),
+        "neurons": results("report/neurons.json"),
+        "topk": report_topk_files(wildcards),
+        "boxes": [
+            results(f"views/{view}/boxes.parquet") for view in ("center", "gradcam")
+        ],
+        "split": world_split_dir("probe"),
+        "localisation": convis_outputs()[:1],
+        "neuron_maps": [results("convis/neuron_maps.npz")],
+    }
+    stability = stability_outputs()
+    inputs["stability_table"] = stability[:1]
+    inputs["stability_png"] = stability[2:3]
+    inputs["stability_svg"] = stability[3:4]
+    return inputs
+
+
+def report_settings():
+    return {
+        "run": config["run"],
+        "title": REPORT["title"],
+        "config": config,
+        "published": REPORT["published"],
+        "grid_methods": REPORT_GRID_METHODS,
+        "top_images": REPORT["top_images"],
+        "figure4_images": REPORT["figure4_images"],
+        "pdf_description_rows": REPORT["pdf_description_rows"],
+        "benchmarks_dir": results("benchmarks"),
+    }
 
 
 def world_split_seed(wildcards):
@@ -189,7 +335,11 @@ def clip_pretrained_of(wildcards):
 
 def clip_checkpoint_files(wildcards):
     """Checkpoint files a CLIP job reads (tracked as inputs); [] for hub tags."""
-    pretrained = clip_pretrained(wildcards.clip)
+    return clip_checkpoint_files_of(wildcards.clip)
+
+
+def clip_checkpoint_files_of(key):
+    pretrained = clip_pretrained(key)
     return (
         [pretrained]
         if pretrained and Path(pretrained).suffix in (".pt", ".bin")

@@ -8,7 +8,7 @@ rule activations:
         boxes=results("views/{view}/boxes.parquet"),
         target=target_checkpoint(),
     output:
-        expand(results("activations/{{view}}/{layer}.npz"), layer=LAYERS),
+        expand(results("activations/{{view}}/{layer}.npz"), layer=ACTIVATION_LAYERS),
     log:
         results("logs/activations/{view}.log"),
     benchmark:
@@ -19,7 +19,7 @@ rule activations:
     resources:
         gpu=1,
     params:
-        layers=LAYERS,
+        layers=ACTIVATION_LAYERS,
         reduction=GROUND_TRUTH["reduction"],
         batch_size=config["batch_size"],
         workers=config["loader_workers"],

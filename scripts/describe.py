@@ -7,6 +7,7 @@ from conceptlens.activations import load_activations
 from conceptlens.describe import descriptions_table, to_csv_frame, top1_selection
 from conceptlens.embeddings import load_image_embeddings, load_text_embeddings, rows_of
 from conceptlens.scoring import CLIP_DISSECT_FUNCTIONS, select_concepts, www_scores
+from conceptlens.stability import canonical_order
 from conceptlens.topk import load_topk
 from conceptlens.workflow import rule_context
 
@@ -28,8 +29,13 @@ with rule_context(snakemake) as log:  # noqa: F821
         if not np.array_equal(image_ids, np.arange(len(acts))):
             raise ValueError("CLIP-Dissect needs the embedding of every probe image")
         clip_feats = image_emb @ text_emb.T
+        target_feats = torch.from_numpy(acts)
+        # Tied activations (ReLU zeros, float16) would make top-k sets depend on the probe
+        # order; scoring the images in an order fixed by their content makes them not.
+        order = canonical_order(clip_feats, target_feats)
         kwargs = {"top_k": m["top_k"]} if "top_k" in m else {}
-        scores = CLIP_DISSECT_FUNCTIONS[m["function"]](clip_feats, torch.from_numpy(acts), **kwargs)
+        scores = CLIP_DISSECT_FUNCTIONS[m["function"]](clip_feats[order], target_feats[order],
+                                                       **kwargs)
         n_nan = int(torch.isnan(scores).sum())
         if n_nan:  # e.g. rank_reorder on negative CLIP similarities, as in the reference code
             log.warning("%d NaN similarities rank last", n_nan)

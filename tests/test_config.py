@@ -51,3 +51,37 @@ def test_missing_shipped_checkpoints_are_named(tmp_path):
     cfg = {"run": "x", "world_models": {"shipped_dir": str(tmp_path / "none")}}
     with pytest.raises(ConfigError, match="target.pt.*clip.pt.*source: train"):
         load_config(_write(tmp_path, cfg))
+
+
+@pytest.mark.parametrize(("section", "needle"), [
+    ({"stability": {"concept_sets": ["imagenet"]}}, r"stability.concept_sets.*'imagenet'.*world"),
+    ({"stability": {"layers": ["layer9"]}}, r"stability.layers.*'layer9'.*layer4"),
+    ({"stability": {"template": "fancy"}}, r"stability.template.*'fancy'.*bare"),
+    ({"stability": {"clip_model": "vitb"}}, r"stability.clip_model.*'vitb'"),
+    ({"convis": {"clip_model": "vitb"}}, r"convis.clip_model.*'vitb'"),
+    ({"report": {"method": "netdissect"}}, r"report.method.*'netdissect'.*www"),
+    ({"report": {"grid_methods": {"X": "nope"}}}, r"report.grid_methods.*'nope'"),
+    ({"report": {"layers": ["layer3"]}}, r"report.layers.*'layer3'.*layers"),
+    ({"report": {"concept_set": "broden"}}, r"report.concept_set.*'broden'"),
+    ({"stability": {"functions": ["cos"]}}, r"functions"),
+    ({"convis": {"wordnet_root": "dog"}}, r"wordnet_root"),
+])
+def test_analysis_and_report_names_must_exist(tmp_path, section, needle):
+    config = yaml.safe_load((REPO / "config.yaml").read_text())
+    for key, value in section.items():
+        config[key] = {**config[key], **value}
+    with pytest.raises(ConfigError, match=needle):
+        load_config(_write(tmp_path, config))
+
+
+def test_report_defaults_follow_the_configured_methods():
+    from conceptlens.config import method_settings, report_grid_methods, report_method
+
+    config = load_config(REPO / "config.yaml")
+    methods = method_settings(config)
+    assert report_method(config, methods) == "gradcam_tvmf"
+    assert report_grid_methods(config, methods) == {
+        "WWW": "www", "Grad-CAM + t-vMF": "gradcam_tvmf", "CLIP-Dissect": "soft_wpmi"}
+    only_www = {"www": methods["www"]}
+    assert report_method(config, only_www) == "www"
+    assert report_grid_methods(config, only_www) == {"WWW": "www"}

@@ -13,6 +13,10 @@ from tests.conftest import REPO, run_snakemake
 # neuron of ten missed); chance is about 0.015. See the README.
 FC_HIT_RATE_GRADCAM_TVMF = 0.7
 FC_HIT_RATE_SOFT_WPMI = 0.7
+# ConVis on the tiny world's 20 evaluation images: shape pointing 70%, colour 90%; the
+# centre-bias baseline 35% (measured 2026-11-22).
+CONVIS_SHAPE_POINTING = 50
+CONVIS_COLOR_POINTING = 70
 
 
 def _jobs(dry_run_output: str) -> dict[str, int]:
@@ -40,6 +44,10 @@ def test_default_dry_run_lists_the_world_jobs():
     assert jobs["describe"] == 9 * 2  # 9 methods x 2 layers
     assert jobs["topk"] == 2 * 2  # center and gradcam views x 2 layers
     assert "train_world_target" not in jobs
+    assert jobs["stability"] == 2  # soft_wpmi and wpmi on the world concept set
+    for rule in ("stability_table", "convis_localisation", "report_neurons", "convis_maps",
+                 "report"):
+        assert jobs[rule] == 1, rule
 
 
 def test_tiny_world_dry_run():
@@ -157,3 +165,58 @@ def test_imported_descriptions_join_the_metric_table(tiny_world, tmp_path):
     row = table1[(table1["method"] == "perfect_fc") & (table1["layer"] == "fc")].iloc[0]
     assert row["hit_rate"] == 1.0 and row["precision"] == 1.0
     assert pd.isna(row.get("top1", float("nan")))  # no ranking for imported descriptions
+
+
+@pytest.mark.slow
+def test_tiny_world_stability_table_and_chart(tiny_world):
+    out = tiny_world / "results" / "tiny-world" / "stability"
+    table = pd.read_csv(out / "table.csv")
+    pooled = table[table["layer"] == "all"].set_index("name")
+    assert list(pooled.index) == ["tiny-world_world_soft_wpmi", "tiny-world_world_wpmi"]
+    # layer1-layer4 and fc of the world target: 64 + 128 + 256 + 512 + 10 neurons
+    assert (pooled["neurons"] == 970).all()
+    assert set(table["layer"]) == {"all", "layer1", "layer2", "layer3", "layer4", "fc"}
+    for column in ("k=5->10", "k=5->16", "top-1 5->10", "subsample top-1 mean"):
+        assert pooled[column].between(0, 100).all(), column
+    for chart in ("chart.png", "chart.svg"):
+        assert (out / chart).stat().st_size > 5_000, chart
+
+
+@pytest.mark.slow
+def test_tiny_world_convis_localises_the_main_object_better_than_the_centre(tiny_world):
+    table = pd.read_csv(tiny_world / "results" / "tiny-world" / "convis" / "localisation.csv")
+    pointing = table.set_index(["method", "attribute"])["pointing"]
+    assert set(table["images"]) == {20}
+    assert pointing["convis", "shape"] >= CONVIS_SHAPE_POINTING
+    assert pointing["convis", "color"] >= CONVIS_COLOR_POINTING
+    assert pointing["convis", "shape"] > pointing["centre", "shape"]
+
+
+@pytest.mark.slow
+def test_tiny_world_report_embeds_every_image_and_prints_table1(tiny_world):
+    import base64
+    import re
+    import subprocess
+
+    from conceptlens.report.formatting import format_metric
+    from conceptlens.report.tables import TABLE1_METRICS
+
+    out = tiny_world / "results" / "tiny-world"
+    html = (out / "report.html").read_text(encoding="utf-8")
+    sources = re.findall(r"<img[^>]*\bsrc=\"([^\"]*)\"", html)
+    assert len(sources) > 20
+    for src in sources:
+        assert src.startswith("data:image/png;base64,"), src[:60]
+        assert base64.b64decode(src.split(",", 1)[1])[:4] == b"\x89PNG"
+    for heading in ("Stability of CLIP-Dissect labels", "ConVis localisation",
+                    "Neurons and their top images", "Centre crop versus Grad-CAM crop"):
+        assert heading in html, heading
+    text = " ".join(subprocess.run(["pdftotext", "-enc", "UTF-8", str(out / "report.pdf"), "-"],
+                                   capture_output=True, text=True, check=True).stdout.split())
+    table1 = pd.read_csv(out / "metrics" / "world" / "table1.csv")
+    for header in TABLE1_METRICS.values():
+        assert header in text, header
+    for _, row in table1.iterrows():
+        for metric in TABLE1_METRICS:
+            assert format_metric(row[metric], metric) in text, (row["method"], metric)
+    assert (out / "report.pdf").stat().st_size < 20_000_000

@@ -1,0 +1,352 @@
+"""ConVis concept saliency maps (Giulivi & Boracchi 2024), batched.
+
+An image is resized to CLIP's input side S and padded on every side by the largest window
+with seeded uniform noise.  Square windows of each scale (default 128 and 64 px of a 224 px
+image, scaled to S; stride 16 px likewise) slide over the padded canvas on a grid starting at
+its corner, so border pixels are covered as often as central ones.  Each window overlapping
+the image is cropped (what lies outside the image inside it is noise), resized to S and
+embedded with CLIP, in batches.  Every hierarchy node is ranked by cosine similarity to the
+window (rank 0 = most similar); a concept's score in the window is the best rank among the
+nodes of its subtree.  Per scale, each pixel gets the mean rank of the windows covering it;
+the scales are averaged, the result is min-max normalised per concept and inverted (high =
+"the concept is here"), then resized to the image's size.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import nn
+
+from conceptlens.hierarchy import Hierarchy, node_texts
+from conceptlens.models.clip import clip_input_size, clip_normalize_float, encode_texts
+
+DEFAULT_WINDOWS = (128, 64)
+DEFAULT_STRIDE = 16
+REFERENCE_SIZE = 224
+
+
+def scaled_px(px: float, reference_size: int, size: int) -> int:
+    """``px`` pixels of a ``reference_size`` image expressed at ``size`` (>= 1 px)."""
+    if px <= 0 or reference_size <= 0 or size <= 0:
+        raise ValueError(f"window/stride sizes must be positive, got px={px}, "
+                         f"reference_size={reference_size}, size={size}")
+    return max(1, int(round(px * size / reference_size)))
+
+
+@dataclass(frozen=True)
+class Scale:
+    """One window scale on an S x S image padded by ``pad``: windows of side ``window`` at
+    ``starts`` (padded coordinates, same along x and y); ``len(starts) ** 2`` windows."""
+
+    size: int
+    window: int
+    stride: int
+    pad: int
+    starts: np.ndarray
+
+    @property
+    def n_windows(self) -> int:
+        return len(self.starts) ** 2
+
+    def coverage(self) -> np.ndarray:
+        """(k, size) float32: 1 where the window starting at ``starts[i]`` covers image
+        pixel j along one axis."""
+        q = np.arange(self.size) + self.pad
+        s = self.starts[:, None]
+        return ((q >= s) & (q < s + self.window)).astype(np.float32)
+
+
+def window_starts(size: int, window: int, stride: int, pad: int) -> np.ndarray:
+    """Starts (padded coordinates) of the windows on the grid 0, stride, ... that lie inside
+    the padded canvas (side size + 2 pad) and overlap the image [pad, pad + size)."""
+    if window > size + 2 * pad:
+        raise ValueError(f"window {window} px exceeds the padded image ({size} + 2 x {pad} px)")
+    starts = np.arange(0, size + 2 * pad - window + 1, stride)
+    return starts[(starts < pad + size) & (starts + window > pad)]
+
+
+def window_scales(size: int, window_sizes: Sequence[int] = DEFAULT_WINDOWS,
+                  stride: int = DEFAULT_STRIDE, reference_size: int = REFERENCE_SIZE) -> list[Scale]:
+    """The scales for an S = ``size`` image: window sides and stride given in pixels of a
+    ``reference_size`` image; the padding is the largest window."""
+    if not len(window_sizes):
+        raise ValueError("window_sizes is empty")
+    windows = [scaled_px(w, reference_size, size) for w in window_sizes]
+    step = scaled_px(stride, reference_size, size)
+    pad = max(windows)
+    return [Scale(size, w, step, pad, window_starts(size, w, step, pad)) for w in windows]
+
+
+def best_subtree_rank(similarities: torch.Tensor, subtree_masks: torch.Tensor) -> torch.Tensor:
+    """Best (lowest) rank within each concept's subtree.
+
+    similarities (W, N) window-node similarities; subtree_masks (C, N) bool.  A node's rank
+    in a window is the number of nodes strictly more similar (0 = most similar; tied nodes
+    share the best rank).  Returns (W, C) int64.
+    """
+    if subtree_masks.shape[1] != similarities.shape[1]:
+        raise ValueError(f"subtree masks have {subtree_masks.shape[1]} nodes, similarities "
+                         f"{similarities.shape[1]}")
+    masks = subtree_masks.to(similarities.device, torch.bool)
+    empty = ~masks.any(dim=1)
+    if empty.any():
+        raise ValueError(f"subtree masks {torch.nonzero(empty).flatten().tolist()} are empty")
+    w, n = similarities.shape
+    concept, node = masks.nonzero(as_tuple=True)
+    best = torch.full((w, masks.shape[0]), -torch.inf, dtype=similarities.dtype,
+                      device=similarities.device)
+    best = best.scatter_reduce(1, concept.expand(w, -1), similarities[:, node], reduce="amax")
+    ascending = similarities.sort(dim=1).values.contiguous()
+    return n - torch.searchsorted(ascending, best.contiguous(), right=True)
+
+
+def accumulate(ranks: torch.Tensor, row_coverage: torch.Tensor, col_coverage: torch.Tensor
+               ) -> torch.Tensor:
+    """Per-pixel mean of window scores.
+
+    ranks (C, ky, kx): a score per concept and window (row-major grid of window starts);
+    row_coverage (ky, H), col_coverage (kx, W): 1 where a window row/column covers a pixel.
+    Returns (C, H, W): the sum of the scores of the windows covering each pixel divided by
+    their number (separable coverage: one matrix product per axis).
+    """
+    total = torch.einsum("yh,cyx,xw->chw", row_coverage, ranks, col_coverage)
+    count = row_coverage.sum(0)[:, None] * col_coverage.sum(0)[None, :]
+    if (count == 0).any():
+        raise ValueError("some pixels are covered by no window")
+    return total / count
+
+
+def normalise_invert(mean_ranks: torch.Tensor, n_nodes: int) -> torch.Tensor:
+    """(C, H, W) mean ranks -> maps in [0, 1], high where the rank is low.
+
+    Each concept's map is min-max normalised and inverted; a constant map (no contrast)
+    becomes ``1 - rank / (n_nodes - 1)`` everywhere (1 when always ranked first).
+    """
+    flat = mean_ranks.flatten(1)
+    lo, hi = flat.min(1).values, flat.max(1).values
+    span = (hi - lo)[:, None, None]
+    flat_map = 1 - (mean_ranks - lo[:, None, None]) / torch.where(span > 0, span, 1)
+    constant = 1 - mean_ranks / max(1, n_nodes - 1)
+    return torch.where(span > 0, flat_map, constant).clamp(0, 1)
+
+
+def _as_float_image(image: np.ndarray | torch.Tensor) -> torch.Tensor:
+    """uint8 (H, W, 3) array or float (3, H, W) tensor in [0, 1] -> float (3, H, W)."""
+    if isinstance(image, np.ndarray):
+        if image.ndim != 3 or image.shape[2] != 3:
+            raise ValueError(f"image array must be (H, W, 3), got {image.shape}")
+        x = torch.tensor(image).permute(2, 0, 1).float()
+        return x / 255.0 if image.dtype == np.uint8 else x
+    if image.ndim != 3 or image.shape[0] != 3:
+        raise ValueError(f"image tensor must be (3, H, W), got {tuple(image.shape)}")
+    return image.float()
+
+
+def noise_canvas(image: torch.Tensor, pad: int, seed: int) -> torch.Tensor:
+    """(3, S, S) image in [0, 1] on a (3, S + 2 pad, S + 2 pad) canvas of seeded uniform noise."""
+    _, h, w = image.shape
+    gen = torch.Generator().manual_seed(int(seed))
+    canvas = torch.rand(3, h + 2 * pad, w + 2 * pad, generator=gen).to(image.device)
+    canvas[:, pad:pad + h, pad:pad + w] = image
+    return canvas
+
+
+def window_batches(canvas: torch.Tensor, scale: Scale, batch_size: int):
+    """Yield (b, 3, S, S) crops of ``canvas`` at the windows of ``scale``, resized to S, in
+    row-major order of the window grid."""
+    starts = torch.as_tensor(scale.starts, device=canvas.device)
+    k = len(starts)
+    offsets = torch.arange(scale.window, device=canvas.device)
+    for first in range(0, k * k, batch_size):
+        idx = torch.arange(first, min(first + batch_size, k * k), device=canvas.device)
+        rows = starts[idx // k][:, None] + offsets  # (b, window)
+        cols = starts[idx % k][:, None] + offsets
+        crops = canvas[:, rows[:, :, None], cols[:, None, :]].permute(1, 0, 2, 3)
+        if scale.window != scale.size:
+            crops = nn.functional.interpolate(crops, size=(scale.size, scale.size), mode="bilinear",
+                                              align_corners=False, antialias=True)
+        yield crops
+
+
+@torch.no_grad()
+def embed_nodes(model: nn.Module, tokenizer, hierarchy: Hierarchy, node_text: str = "lemma",
+                template: str = "A photo of a {}", batch_size: int = 512) -> torch.Tensor:
+    """(N, d) L2-normalised CLIP text embeddings of the hierarchy's nodes (a node with several
+    lemmas: the normalised mean of its lemma prompts)."""
+    texts, owner = node_texts(hierarchy, node_text, template)
+    emb = encode_texts(model, tokenizer, texts, batch_size=batch_size)
+    out = torch.zeros(len(hierarchy), emb.shape[1], dtype=emb.dtype, device=emb.device)
+    out.index_add_(0, torch.as_tensor(owner, device=emb.device), emb)
+    return nn.functional.normalize(out, dim=-1)
+
+
+@torch.no_grad()
+def convis_maps(model: nn.Module, image: np.ndarray | torch.Tensor, node_embeddings: torch.Tensor,
+                subtree_masks: np.ndarray | torch.Tensor, *,
+                window_sizes: Sequence[int] = DEFAULT_WINDOWS, stride: int = DEFAULT_STRIDE,
+                reference_size: int = REFERENCE_SIZE, batch_size: int = 256, seed: int = 0
+                ) -> np.ndarray:
+    """ConVis maps of C concepts on one image, from one pass over its windows.
+
+    image: uint8 (H, W, 3) or float (3, H, W) in [0, 1]; node_embeddings (N, d) normalised;
+    subtree_masks (C, N) bool.  Returns (C, H, W) float32 in [0, 1] (high = concept here).
+    """
+    device = next(model.parameters()).device
+    x = _as_float_image(image).to(device)
+    h, w = x.shape[1:]
+    size = clip_input_size(model)
+    masks = torch.as_tensor(np.asarray(subtree_masks), dtype=torch.bool, device=device)
+    if masks.ndim != 2:
+        raise ValueError(f"subtree_masks must be (C, N), got {tuple(masks.shape)}")
+    if masks.shape[0] == 0:
+        return np.zeros((0, h, w), dtype=np.float32)
+    nodes = node_embeddings.to(device, torch.float32)
+    if (h, w) != (size, size):
+        x = nn.functional.interpolate(x[None], size=(size, size), mode="bilinear",
+                                      align_corners=False, antialias=True)[0]
+    scales = window_scales(size, window_sizes, stride, reference_size)
+    canvas = noise_canvas(x.clamp(0, 1), scales[0].pad, seed)
+    mean_ranks = torch.zeros(masks.shape[0], size, size, device=device)
+    for scale in scales:
+        ranks = []
+        for crops in window_batches(canvas, scale, batch_size):
+            emb = nn.functional.normalize(model.encode_image(clip_normalize_float(model, crops)).float(),
+                                          dim=-1)
+            ranks.append(best_subtree_rank(emb @ nodes.T, masks))
+        k = len(scale.starts)
+        grid = torch.cat(ranks).T.reshape(-1, k, k).float()  # (C, ky, kx)
+        cov = torch.as_tensor(scale.coverage(), device=device)
+        mean_ranks += accumulate(grid, cov, cov) / len(scales)
+    maps = normalise_invert(mean_ranks, len(nodes))
+    if (h, w) != (size, size):
+        maps = nn.functional.interpolate(maps[None], size=(h, w), mode="bilinear",
+                                         align_corners=False)[0].clamp(0, 1)
+    return maps.cpu().numpy().astype(np.float32)
+
+
+def n_windows(size: int, window_sizes: Sequence[int] = DEFAULT_WINDOWS, stride: int = DEFAULT_STRIDE,
+              reference_size: int = REFERENCE_SIZE) -> int:
+    """Number of windows CLIP embeds per image of CLIP input side ``size``."""
+    return sum(s.n_windows for s in window_scales(size, window_sizes, stride, reference_size))
+
+
+# ---------------------------------------------------------------------------- files
+
+def to_uint8(maps: np.ndarray) -> np.ndarray:
+    """Maps in [0, 1] -> uint8 0..255 (rounded)."""
+    return np.clip(np.round(np.asarray(maps, dtype=np.float32) * 255), 0, 255).astype(np.uint8)
+
+
+def save_maps(path: str | os.PathLike, layer: Sequence[str], unit: Sequence[int],
+              image_id: Sequence[int], concept: Sequence[str], maps: np.ndarray) -> None:
+    """Write neuron maps: npz with ``layer`` (n,) str, ``unit`` (n,) int, ``image_id`` (n,)
+    int, ``concept`` (n,) str and ``maps`` (n, H, W) uint8 (0-255 = 0-1); atomic write."""
+    maps = np.asarray(maps)
+    n = len(maps)
+    for name, values in (("layer", layer), ("unit", unit), ("image_id", image_id), ("concept", concept)):
+        if len(values) != n:
+            raise ValueError(f"save_maps: {name} has {len(values)} entries for {n} maps")
+    if maps.dtype != np.uint8:
+        maps = to_uint8(maps)
+    if n == 0 and maps.ndim != 3:
+        maps = np.zeros((0, 0, 0), dtype=np.uint8)
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp.npz")
+    np.savez_compressed(tmp, layer=np.asarray(list(layer), dtype=str),
+                        unit=np.asarray(unit, dtype=np.int64), image_id=np.asarray(image_id, dtype=np.int64),
+                        concept=np.asarray(list(concept), dtype=str), maps=maps)
+    os.replace(tmp, path)
+
+
+def load_maps(path: str | os.PathLike) -> dict[str, np.ndarray]:
+    """Read a file of :func:`save_maps`: dict of its arrays (``maps`` uint8; / 255 for [0, 1])."""
+    with np.load(path) as data:
+        missing = {"layer", "unit", "image_id", "concept", "maps"} - set(data.files)
+        if missing:
+            raise ValueError(f"{path}: not a ConVis maps file, missing {sorted(missing)}")
+        return {k: data[k] for k in data.files}
+
+
+def atomic_write_text(path: str | os.PathLike, text: str) -> None:
+    """Write ``text`` to ``path`` through a temporary file in the same directory."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(text)
+    os.replace(tmp, path)
+
+
+def save_localisation_maps(path: str | os.PathLike, image_id: np.ndarray, boxes: np.ndarray,
+                           attributes: Sequence[str], concepts: np.ndarray, maps: np.ndarray,
+                           valid: np.ndarray) -> None:
+    """Write the maps of a localisation run: npz with ``image_id`` (n,), ``box`` (n, 4),
+    ``attribute`` (a,) str, ``concept`` (a, n) str, ``valid`` (a, n) bool (False where the
+    concept is not in the hierarchy; its map is then 0) and ``maps`` (a, n, H, W) uint8
+    (0-255 = 0-1); atomic write."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp.npz")
+    np.savez_compressed(tmp, image_id=np.asarray(image_id, dtype=np.int64),
+                        box=np.asarray(boxes, dtype=np.int64).reshape(-1, 4),
+                        attribute=np.asarray(list(attributes), dtype=str),
+                        concept=np.asarray(concepts, dtype=str), valid=np.asarray(valid, dtype=bool),
+                        maps=to_uint8(maps))
+    os.replace(tmp, path)
+
+
+# ---------------------------------------------------------------------------- set-up and one map
+
+def resolve_torch_device(device: str) -> torch.device:
+    """'auto' -> cuda when available, else cpu."""
+    from conceptlens.activations import resolve_device
+
+    return resolve_device(device)
+
+
+def load_convis(clip: str, pretrained: str | None, hierarchy: str | os.PathLike | Hierarchy,
+                node_text: str = "lemma", template: str = "A photo of a {}",
+                device: str | torch.device = "cpu") -> tuple[nn.Module, Hierarchy, torch.Tensor]:
+    """(CLIP model, hierarchy, node embeddings (N, d)) for ConVis; ``pretrained`` is a tag, a
+    checkpoint path, or None/empty."""
+    from conceptlens.hierarchy import read_hierarchy_tsv
+    from conceptlens.models.clip import load_clip
+
+    dev = resolve_torch_device(device) if isinstance(device, str) else device
+    model, _, tokenizer = load_clip(clip, pretrained or None, device=dev)
+    tree = hierarchy if isinstance(hierarchy, Hierarchy) else read_hierarchy_tsv(hierarchy)
+    return model, tree, embed_nodes(model, tokenizer, tree, node_text, template)
+
+
+def concept_map(image_path: str | os.PathLike, concept: str, clip: str | tuple,
+                hierarchy: str | os.PathLike | Hierarchy, *, pretrained: str | None = None,
+                node_text: str = "lemma", template: str = "A photo of a {}",
+                device: str = "cpu", senses: str = "first", **kwargs) -> np.ndarray:
+    """ConVis map (H, W) in [0, 1] of ``concept`` on the image file ``image_path``.
+
+    ``clip`` is an open_clip model name (loaded with ``pretrained``) or a (model, preprocess,
+    tokenizer) triple; ``hierarchy`` a TSV path or a :class:`Hierarchy`.  Further keyword
+    arguments go to :func:`convis_maps` (window_sizes, stride, reference_size, ...).
+    """
+    from PIL import Image
+
+    from conceptlens.hierarchy import read_hierarchy_tsv, resolve, subtree_masks
+
+    if isinstance(clip, str):
+        from conceptlens.models.clip import load_clip
+
+        model, _, tokenizer = load_clip(clip, pretrained, device=resolve_torch_device(device))
+    else:
+        model, _, tokenizer = clip
+    tree = hierarchy if isinstance(hierarchy, Hierarchy) else read_hierarchy_tsv(hierarchy)
+    masks = subtree_masks(tree, [resolve(tree, concept, senses)])
+    with Image.open(image_path) as img:
+        pixels = np.asarray(img.convert("RGB"))
+    nodes = embed_nodes(model, tokenizer, tree, node_text, template)
+    return convis_maps(model, pixels, nodes, masks, **kwargs)[0]

@@ -1,0 +1,105 @@
+"""Which neurons the report shows in its qualitative grids (``report/neurons.json``).
+
+Per layer, the ranking method's neurons with ground truth are ordered by F1 (then CLIP
+cosine, then unit, so the order is total); ``best`` takes the head, ``worst`` the tail
+(worst first), ``random`` a seeded sample of the rest. The seed of a layer's sample is
+``(seed, crc32(layer))``, so it does not depend on the other layers.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import zlib
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+REASONS = ("best", "worst", "random")
+RANK_COLUMNS = ("f1", "clip_cos")
+
+
+def rank_neurons(per_neuron: pd.DataFrame, method: str, layer: str) -> pd.DataFrame:
+    """Rows of ``per_neuron`` (metrics/<concepts>/per_neuron.parquet) for one method and
+    layer, best first: F1 descending, then CLIP cosine descending, then unit ascending."""
+    rows = per_neuron[(per_neuron["method"] == method) & (per_neuron["layer"].astype(str) == layer)]
+    rows = rows.drop_duplicates("unit")
+    f1 = rows["f1"].fillna(-np.inf).to_numpy()
+    cos = rows["clip_cos"].fillna(-np.inf).to_numpy()
+    order = np.lexsort((rows["unit"].to_numpy(), -cos, -f1))
+    return rows.iloc[order].reset_index(drop=True)
+
+
+def select_neurons(per_neuron: pd.DataFrame, method: str, layers: Sequence[str],
+                   choose: Mapping[str, int], seed: int = 0) -> pd.DataFrame:
+    """The neurons of each layer chosen as ``best``, ``worst`` and ``random``.
+
+    choose: counts per layer, e.g. {"best": 2, "worst": 2, "random": 2} (missing = 0).
+    Returns columns layer, unit, reason, f1, clip_cos in layer order, then best (best first),
+    worst (worst first), random (ascending unit). A layer with fewer neurons gives what it
+    has; no neuron appears twice.
+    """
+    unknown = set(choose) - set(REASONS)
+    if unknown:
+        raise ValueError(f"report neuron choice: unknown reason(s) {sorted(unknown)} "
+                         f"(known: {', '.join(REASONS)})")
+    if (per_neuron["method"] == method).sum() == 0 and len(per_neuron):
+        raise ValueError(f"per-neuron metrics have no rows for method {method!r} (methods: "
+                         f"{', '.join(sorted(map(str, per_neuron['method'].unique())))})")
+    counts = {r: max(0, int(choose.get(r, 0))) for r in REASONS}
+    chosen = []
+    for layer in layers:
+        ranked = rank_neurons(per_neuron, method, layer)
+        n = len(ranked)
+        n_best = min(counts["best"], n)
+        n_worst = min(counts["worst"], n - n_best)
+        best = ranked.iloc[:n_best].assign(reason="best")
+        worst = ranked.iloc[n - n_worst:].iloc[::-1].assign(reason="worst")
+        rest = ranked.iloc[n_best:n - n_worst]
+        rng = np.random.default_rng([int(seed), zlib.crc32(str(layer).encode())])
+        n_random = min(counts["random"], len(rest))
+        pick = np.sort(rng.choice(len(rest), size=n_random, replace=False))
+        random = rest.iloc[pick].sort_values("unit").assign(reason="random")
+        chosen.extend(part for part in (best, worst, random) if len(part))
+    columns = ["layer", "unit", "reason", *RANK_COLUMNS]
+    if not chosen:
+        return pd.DataFrame(columns=columns)
+    out = pd.concat(chosen, ignore_index=True)[columns]
+    return out.assign(layer=out["layer"].astype(str), unit=out["unit"].astype(int))
+
+
+def neuron_records(selected: pd.DataFrame, top_concepts: Mapping[tuple[str, int], str],
+                   top_images: Mapping[str, np.ndarray], n_images: int) -> list[dict]:
+    """neurons.json entries: layer, unit, reason, the method's top concept and the first
+    ``n_images`` of the neuron's top images (``top_images[layer]`` is (n_neurons, k))."""
+    records = []
+    for layer, unit, reason in selected[["layer", "unit", "reason"]].itertuples(index=False):
+        key = (str(layer), int(unit))
+        if key not in top_concepts:
+            raise ValueError(f"no description of {layer} unit {unit} for the report neurons")
+        if str(layer) not in top_images:
+            raise ValueError(f"no top-k images of layer {layer} for the report neurons")
+        indices = top_images[str(layer)]
+        if int(unit) >= len(indices):
+            raise ValueError(f"top-k file of layer {layer} has {len(indices)} neurons, "
+                             f"unit {unit} asked for")
+        records.append({"layer": str(layer), "unit": int(unit), "reason": str(reason),
+                        "concept": str(top_concepts[key]),
+                        "image_ids": [int(i) for i in indices[int(unit), :n_images]]})
+    return records
+
+
+def neurons_document(concept_set: str, method: str, view: str, records: list[dict]) -> dict:
+    """The neurons.json document (the ConVis maps rule reads this format)."""
+    return {"concept_set": concept_set, "method": method, "view": view, "neurons": records}
+
+
+def write_json(path: str | os.PathLike, document: object) -> None:
+    """Write ``document`` as indented JSON atomically (temp file in the same folder)."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text(json.dumps(document, indent=2) + "\n")
+    os.replace(tmp, path)

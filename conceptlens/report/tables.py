@@ -1,0 +1,291 @@
+"""Table models of the report: cells with printed text, standard errors and bold best values.
+
+The template renders a :class:`Table` (booktabs-like rules, caption above, group rows);
+these functions decide what is printed. Best values are bold per group (a concept set and
+layer), compared at the printed precision, so ties in print are all bold.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+
+from conceptlens.report.formatting import (
+    LOWER_IS_BETTER,
+    MISSING,
+    PERCENT_METRICS,
+    format_count,
+    format_metric,
+    format_percent,
+    format_published,
+    format_se,
+)
+
+TABLE1_METRICS: dict[str, str] = {
+    "hit_rate": "Hit rate (%)",
+    "f1": "F1 (%)",
+    "clip_cos": "CLIP cos (%)",
+    "sentence_cos": "Sentence cos (%)",
+}
+"""Metric column -> header of Table 1 and Table 2."""
+
+
+@dataclass
+class Cell:
+    """One table cell: printed ``text``, optional ``se`` ("± 2.1", printed small and grey),
+    ``bold`` for the best value, CSS ``cls``, and ``sort`` (the value the HTML table sorts
+    by; None = the text)."""
+
+    text: str
+    se: str = ""
+    bold: bool = False
+    cls: str = ""
+    sort: str | None = None
+
+
+@dataclass
+class Row:
+    """A row of cells; ``cls="group"`` is a heading row (its one cell spans the table)."""
+
+    cells: list[Cell]
+    cls: str = ""
+
+
+@dataclass
+class Table:
+    """A numbered table: ``key`` (HTML id), ``caption`` (printed after "Table N:"), column
+    headers, rows, per-column alignment ("l", "r", "c"), notes printed under it."""
+
+    key: str
+    caption: str
+    columns: list[str]
+    rows: list[Row]
+    align: list[str]
+    notes: list[str] = field(default_factory=list)
+    number: int = 0
+    sortable: bool = False
+
+
+def best_mask(values: pd.Series, metric: str) -> np.ndarray:
+    """Which rows hold the best printed value of ``metric`` (max, or min for ranks)."""
+    printed = pd.to_numeric(pd.Series([format_metric(v, metric) for v in values]),
+                            errors="coerce").to_numpy(dtype=float)
+    if np.isnan(printed).all():
+        return np.zeros(len(printed), dtype=bool)
+    best = np.nanmin(printed) if metric in LOWER_IS_BETTER else np.nanmax(printed)
+    return printed == best
+
+
+def metric_cells(frame: pd.DataFrame, metrics: Sequence[str]) -> list[list[Cell]]:
+    """For each row of ``frame``: one cell per metric with its standard error (column
+    ``<metric>_se`` when present) and the best value of each column bold."""
+    columns = []
+    for metric in metrics:
+        values = frame[metric] if metric in frame else pd.Series([np.nan] * len(frame))
+        ses = frame[f"{metric}_se"] if f"{metric}_se" in frame else [np.nan] * len(frame)
+        bold = best_mask(values.reset_index(drop=True), metric)
+        columns.append([Cell(format_metric(v, metric), format_se(s, metric), bool(b), "num",
+                             sort=format_metric(v, metric))
+                        for v, s, b in zip(values, ses, bold)])
+    return [list(cells) for cells in zip(*columns)] if columns else [[] for _ in range(len(frame))]
+
+
+def _ordered(values: pd.Series) -> list:
+    return list(dict.fromkeys(values.tolist()))
+
+
+def _group_label(concept_set: str, layer: str, group: pd.DataFrame) -> str:
+    label = f"Concept set {concept_set} · {layer}"
+    if "n_neurons" in group and len(group):
+        label += f" · {format_count(group['n_neurons'].max())} neurons with ground truth"
+    return label
+
+
+def published_entry(published: Mapping, concept_set: str, method: str, layer: str
+                    ) -> Mapping | None:
+    """The published numbers of (concept set, method, layer): ``published[cs][method]`` is
+    {metric: value} (every layer) or {layer: {metric: value}}; None when absent."""
+    entry = (published or {}).get(concept_set, {}).get(method)
+    if not entry:
+        return None
+    if all(isinstance(v, Mapping) for v in entry.values()):
+        entry = entry.get(layer)
+    if entry is None:
+        return None
+    known = set(PERCENT_METRICS | LOWER_IS_BETTER)
+    unknown = [k for k in entry if k.removesuffix("_se") not in known]
+    if unknown:
+        raise ValueError(f"report published[{concept_set}][{method}]: unknown metric(s) "
+                         f"{', '.join(map(str, unknown))} (known: {', '.join(sorted(known))})")
+    return entry
+
+
+def table1(frame: pd.DataFrame, published: Mapping | None = None) -> Table:
+    """Table 1: methods x (concept set, layer) x metrics from metrics/<cs>/table1.csv files
+    (read with a ``concept_set`` column); published numbers as marked rows under their
+    measured method."""
+    metrics = list(TABLE1_METRICS)
+    rows: list[Row] = []
+    any_published = False
+    for cs in _ordered(frame["concept_set"]):
+        for layer in _ordered(frame.loc[frame["concept_set"] == cs, "layer"]):
+            group = frame[(frame["concept_set"] == cs) & (frame["layer"] == layer)]
+            rows.append(Row([Cell(_group_label(cs, layer, group))], cls="group"))
+            for (_, row), cells in zip(group.iterrows(), metric_cells(group, metrics)):
+                rows.append(Row([Cell(str(row["method"])), *cells]))
+                entry = published_entry(published or {}, cs, str(row["method"]), str(layer))
+                if entry is not None:
+                    any_published = True
+                    rows.append(Row([Cell(f"{row['method']} (published)"), *[
+                        Cell(format_published(entry.get(m), m),
+                             "" if entry.get(f"{m}_se") is None
+                             else f"± {format_published(entry[f'{m}_se'], m)}", cls="num")
+                        for m in metrics]], cls="published"))
+    notes = ["Mean ± standard error over the neurons with ground truth; best value per column "
+             "and group in bold."]
+    if any_published:
+        notes.append("Rows marked (published) give the numbers reported by the method's "
+                     "authors, not measured by this run; they are not compared for bold.")
+    return Table("table1", "Neuron descriptions against the ground truth: hit rate, F1, "
+                 "CLIP and sentence-embedding cosine similarity.",
+                 ["Method", *TABLE1_METRICS.values()], rows, ["l", *"r" * len(metrics)], notes)
+
+
+def ablation(frame: pd.DataFrame, roles: Mapping[str, str] | None = None) -> Table:
+    """Table 2: the Grad-CAM x t-vMF ablation from metrics/<cs>/ablation.csv files."""
+    metrics = list(TABLE1_METRICS)
+    rows: list[Row] = []
+    for cs in _ordered(frame["concept_set"]):
+        for layer in _ordered(frame.loc[frame["concept_set"] == cs, "layer"]):
+            group = frame[(frame["concept_set"] == cs) & (frame["layer"] == layer)]
+            rows.append(Row([Cell(_group_label(cs, layer, group))], cls="group"))
+            for (_, row), cells in zip(group.iterrows(), metric_cells(group, metrics)):
+                marks = [Cell("✓" if _truthy(row.get(c)) else "", cls="mark")
+                         for c in ("gradcam", "tvmf")]
+                rows.append(Row([*marks, Cell(str(row["method"])), *cells]))
+    return Table("ablation", "Ablation of the two parts of Grad-CAM + t-vMF: the Grad-CAM crop "
+                 "(instead of the centre crop) and the t-vMF similarity (instead of cosine).",
+                 ["Grad-CAM", "t-vMF", "Method", *TABLE1_METRICS.values()], rows,
+                 ["c", "c", "l", *"r" * len(metrics)],
+                 ["✓ = the component is used. Best value per column and group in bold."])
+
+
+def _truthy(value: object) -> bool:
+    if isinstance(value, str):
+        return value.strip().lower() in ("true", "1", "yes")
+    return bool(value) if value is not None and value == value else False
+
+
+STABILITY_HEADERS = (("k=", "Same set {} (%)"), ("jaccard ", "Jaccard {}"),
+                     ("top-1 ", "Top-1 {} (%)"))
+
+
+def stability_header(column: str) -> str:
+    """Printed header of a stability/table.csv column ("k=5->10" -> "Same set 5→10 (%)")."""
+    for prefix, header in STABILITY_HEADERS:
+        if column.startswith(prefix):
+            return header.format(column[len(prefix):].replace("->", "→"))
+    fixed = {"subsample top-1 mean": "Subsample top-1 mean (%)",
+             "subsample top-1 std": "Subsample top-1 std (%)", "neurons": "Neurons"}
+    return fixed.get(column, column)
+
+
+def stability(frame: pd.DataFrame) -> Table:
+    """The stability table (stability/table.csv): one row per name (and layer when given).
+    Columns are percentages 0-100, except Jaccard indices (0-1) and the neuron count."""
+    value_columns = [c for c in frame.columns if c not in ("name", "layer")]
+    headers = ["Name"] + (["Layer"] if "layer" in frame else [])
+    headers += [stability_header(c) for c in value_columns]
+    rows = []
+    for _, row in frame.iterrows():
+        cells = [Cell(str(row["name"]))] + ([Cell(str(row["layer"]))] if "layer" in frame else [])
+        for c in value_columns:
+            if c == "neurons":
+                cells.append(Cell(format_count(row[c]), cls="num"))
+            elif c.startswith("jaccard"):
+                cells.append(Cell(format_percent(row[c], 3), cls="num"))
+            else:
+                cells.append(Cell(format_percent(row[c]), cls="num"))
+        rows.append(Row(cells, cls="pooled" if str(row.get("layer", "")) == "all" else ""))
+    return Table("stability", "Stability of CLIP-Dissect labels: share of neurons whose "
+                 "top-5 label set is unchanged when the number k of activating images grows, "
+                 "mean Jaccard index of the two sets, top-1 agreement, and top-1 agreement "
+                 "with the full probe set on sub-sampled probe sets (mean and standard "
+                 "deviation over seeds).",
+                 headers, rows, ["l"] * (len(headers) - len(value_columns))
+                 + ["r"] * len(value_columns),
+                 ["Layer \"all\": the neurons of all layers pooled."] if "layer" in frame else [])
+
+
+def localisation(frame: pd.DataFrame) -> Table:
+    """The ConVis localisation table (convis/localisation.csv: pointing in percent, energy
+    share as a fraction, printed as percent); best per attribute bold."""
+    rows = []
+    for attribute in _ordered(frame["attribute"]):
+        group = frame[frame["attribute"] == attribute]
+        rows.append(Row([Cell(f"Concept: the main object's {attribute}")], cls="group"))
+        cells = {}
+        for c, scale in (("pointing", 1.0), ("energy_share", 100.0)):
+            v = pd.to_numeric(group[c], errors="coerce") * scale
+            se = pd.to_numeric(group[f"{c}_se"], errors="coerce") * scale
+            printed = pd.to_numeric(v.map(format_percent), errors="coerce")
+            bold = (printed == printed.max()).to_numpy()
+            cells[c] = [Cell(format_percent(x), "" if format_percent(s) == MISSING
+                             else f"± {format_percent(s)}", bool(b), "num")
+                        for x, s, b in zip(v, se, bold)]
+        for k, (_, row) in enumerate(group.iterrows()):
+            rows.append(Row([Cell(str(row["method"])), cells["pointing"][k],
+                             cells["energy_share"][k], Cell(format_count(row["images"]), cls="num")]))
+    return Table("localisation", "Localisation of the main object by ConVis maps and two "
+                 "baselines: pointing game (the map's maximum inside the object's box) and "
+                 "energy share (the map's mass inside the box).",
+                 ["Method", "Pointing game (%)", "Energy share (%)", "Images"], rows,
+                 ["l", "r", "r", "r"], ["Mean ± standard error over the evaluated probe "
+                                        "images; best per concept in bold."])
+
+
+def hit_mark(hit: object) -> Cell:
+    """✓ for a hit, ✗ for a miss, – without ground truth."""
+    if hit is None or (isinstance(hit, float) and np.isnan(hit)):
+        return Cell(MISSING, cls="mark", sort="")
+    return Cell("✓", cls="mark hit", sort="1") if bool(hit) else Cell("✗", cls="mark miss",
+                                                                        sort="0")
+
+
+def descriptions(frame: pd.DataFrame, ground_truth: pd.DataFrame, per_neuron: pd.DataFrame,
+                 max_rows: int | None = None) -> Table:
+    """All descriptions: concept set, method, layer, unit, the selected concepts, the ground
+    truth, hit and F1 (from the per-neuron metrics). ``max_rows`` keeps the first rows (PDF)."""
+    table = frame[["concept_set", "method", "layer", "unit", "concepts"]
+                  + (["weak"] if "weak" in frame else [])].copy()
+    table["unit"] = table["unit"].astype(int)
+    gt = ground_truth[["layer", "unit", "concept"]].rename(columns={"concept": "gt"})
+    table = table.merge(gt.assign(unit=gt["unit"].astype(int)), on=["layer", "unit"], how="left")
+    if len(per_neuron):
+        per = per_neuron[["concept_set", "method", "layer", "unit", "hit", "f1"]]
+        per = per.assign(layer=per["layer"].astype(str), unit=per["unit"].astype(int))
+        table = table.merge(per, on=["concept_set", "method", "layer", "unit"], how="left")
+    else:
+        table = table.assign(hit=np.nan, f1=np.nan)
+    total = len(table)
+    if max_rows is not None:
+        table = table.iloc[:max_rows]
+    rows = []
+    for r in table.itertuples(index=False):
+        text = ", ".join(r.concepts) + (" (weak)" if getattr(r, "weak", False) else "")
+        rows.append(Row([Cell(str(r.concept_set)), Cell(str(r.method)), Cell(str(r.layer)),
+                         Cell(str(r.unit), cls="num", sort=str(r.unit)), Cell(text),
+                         Cell(MISSING if not isinstance(r.gt, str) else r.gt),
+                         hit_mark(r.hit), Cell(format_metric(r.f1, "f1"), cls="num")]))
+    notes = []
+    if max_rows is not None and total > len(table):
+        notes.append(f"The first {format_count(len(table))} of {format_count(total)} rows; "
+                     "report.html holds them all, sortable and filterable.")
+    return Table("descriptions", "All neuron descriptions: the selected concepts (best first), "
+                 "the planted ground truth, whether a concept matches it, and F1.",
+                 ["Concept set", "Method", "Layer", "Unit", "Description", "Ground truth", "Hit",
+                  "F1 (%)"], rows, ["l", "l", "l", "r", "l", "l", "c", "r"], notes,
+                 sortable=max_rows is None)
