@@ -3,7 +3,7 @@ SHELL := /bin/bash
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
-APT_PACKAGES := wordnet-base poppler-utils
+APT_PACKAGES := wordnet-base poppler-utils libharfbuzz-subset0
 STAMP := $(VENV)/.installed
 
 .PHONY: setup apt demo test test-fast lint format world-models benchmarks benchmark-training clean
@@ -57,6 +57,10 @@ world-models: setup
 benchmarks: setup
 	$(BIN)/python benchmarks/stages.py
 	$(BIN)/python benchmarks/scoring.py
+	$(BIN)/python benchmarks/stability.py
+	$(BIN)/python benchmarks/convis.py
+	@if [ -f results/world/report.pdf ]; then $(BIN)/python benchmarks/report.py; \
+	else echo "benchmarks/report.py skipped: run make demo first (it renders results/world)"; fi
 
 # Both world models from scratch (about 45 minutes on 2 cores; see the README).
 benchmark-training: setup
