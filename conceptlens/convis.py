@@ -274,15 +274,6 @@ def load_maps(path: str | os.PathLike) -> dict[str, np.ndarray]:
         return {k: data[k] for k in data.files}
 
 
-def atomic_write_text(path: str | os.PathLike, text: str) -> None:
-    """Write ``text`` to ``path`` through a temporary file in the same directory."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(text)
-    os.replace(tmp, path)
-
-
 def save_localisation_maps(path: str | os.PathLike, image_id: np.ndarray, boxes: np.ndarray,
                            attributes: Sequence[str], concepts: np.ndarray, maps: np.ndarray,
                            valid: np.ndarray) -> None:

@@ -279,7 +279,7 @@ def _pmi(clip_feats: Tensor, target_feats: Tensor, top_k: int, a: float, lam: fl
          min_prob: float, soft: tuple[float, float] | None, concept_chunk: int | None,
          neuron_chunk: int | None, memory_budget: int, name: str) -> Tensor:
     """Shared body of wpmi (soft=None) and soft_wpmi (soft=(p_start, p_end))."""
-    _check_clip_dissect_inputs(clip_feats, target_feats)
+    check_clip_dissect_inputs(clip_feats, target_feats)
     n_images, m = clip_feats.shape
     n = target_feats.shape[1]
     out = clip_feats.new_empty((n, m))
@@ -413,7 +413,7 @@ def cos_similarity(clip_feats: Tensor, target_feats: Tensor,
     Each column is L2-normalised over the images, then target.T @ clip.  As in the
     reference, a column of zeros (e.g. a dead neuron) gives NaN.
     """
-    _check_clip_dissect_inputs(clip_feats, target_feats)
+    check_clip_dissect_inputs(clip_feats, target_feats)
     target = target_feats.to(clip_feats.dtype)
     target = target / torch.norm(target, p=2, dim=0, keepdim=True)
     return _column_blocks(clip_feats, target.T,
@@ -429,7 +429,7 @@ def cos_similarity_cubed(clip_feats: Tensor, target_feats: Tensor, min_norm: flo
     Each column: subtract its mean over images, cube, divide by max(L2 norm, min_norm);
     then target.T @ clip.
     """
-    _check_clip_dissect_inputs(clip_feats, target_feats)
+    check_clip_dissect_inputs(clip_feats, target_feats)
 
     def cube(x: Tensor) -> Tensor:
         x = (x - torch.mean(x, dim=0, keepdim=True)) ** 3
@@ -485,7 +485,7 @@ def rank_reorder(clip_feats: Tensor, target_feats: Tensor, p: float = 3,
     constant per neuron: it never changes the order of concepts within a neuron.
     Rank ties (equal clip values) are broken by image order (stable sort).
     """
-    _check_clip_dissect_inputs(clip_feats, target_feats)
+    check_clip_dissect_inputs(clip_feats, target_feats)
     n_images, m = clip_feats.shape
     n = target_feats.shape[1]
     if not 0 < top_fraction <= 1:
@@ -555,7 +555,8 @@ def _permutation_baseline(values: Tensor, p: float, baseline: str,
     return out
 
 
-def _check_clip_dissect_inputs(clip_feats: Tensor, target_feats: Tensor) -> None:
+def check_clip_dissect_inputs(clip_feats: Tensor, target_feats: Tensor) -> None:
+    """clip_feats (n_images, m) floating point and target_feats (n_images, n), else ValueError."""
     if clip_feats.ndim != 2 or target_feats.ndim != 2:
         raise ValueError("clip_feats (n_images, n_concepts) and target_feats (n_images, "
                          f"n_neurons) expected; got {tuple(clip_feats.shape)}, "

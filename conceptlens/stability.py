@@ -26,14 +26,13 @@ paper); percentages are pooled over all neurons of all layers.
 
 from __future__ import annotations
 
-import contextlib
 import inspect
 import json
 import math
 import os
 import re
 import warnings
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any, NamedTuple
 
@@ -42,7 +41,8 @@ import pandas as pd
 import torch
 from torch import Tensor
 
-from conceptlens.scoring import CLIP_DISSECT_FUNCTIONS
+from conceptlens.files import atomic_path
+from conceptlens.scoring import CLIP_DISSECT_FUNCTIONS, check_clip_dissect_inputs
 
 #: row of the table holding the numbers pooled over all layers
 ALL_LAYERS = "all"
@@ -162,13 +162,7 @@ def labels_by_k(clip_feats: Tensor, target_feats: Tensor, function: str, ks: Seq
     is clamped by the scoring function with a warning.
     """
     fn = topk_function(function)
-    if clip_feats.ndim != 2 or target_feats.ndim != 2:
-        raise ValueError("clip_feats (n_images, n_concepts) and target_feats (n_images, "
-                         f"n_neurons) expected; got {tuple(clip_feats.shape)}, "
-                         f"{tuple(target_feats.shape)}")
-    if clip_feats.shape[0] != target_feats.shape[0]:
-        raise ValueError(f"clip_feats has {clip_feats.shape[0]} images, target_feats "
-                         f"{target_feats.shape[0]}")
+    check_clip_dissect_inputs(clip_feats, target_feats)
     if not ks:
         raise ValueError("ks must name at least one k")
     for k in ks:
@@ -373,19 +367,6 @@ def stability_table(summaries: Sequence[Mapping[str, Any]]) -> pd.DataFrame:
 
 
 # --------------------------------------------------------------------------- files
-
-
-@contextlib.contextmanager
-def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
-    """A temporary path next to ``path`` (same suffix) that replaces it on success."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp{path.suffix}")
-    try:
-        yield tmp
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
 
 
 def _jsonable(x: Any) -> Any:

@@ -9,12 +9,12 @@ import numpy as np
 import pandas as pd
 
 from conceptlens.convis import (
-    atomic_write_text,
     convis_maps,
     load_convis,
     n_windows,
     save_localisation_maps,
 )
+from conceptlens.files import atomic_write_text
 from conceptlens.hierarchy import concept_subtree_masks
 from conceptlens.localisation import (
     centre_bias_maps,

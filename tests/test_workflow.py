@@ -140,14 +140,18 @@ def test_tiny_world_fc_descriptions_are_far_above_chance(tiny_world):
 
 
 @pytest.mark.slow
-def test_adding_a_concept_set_recomputes_only_text_scores_and_metrics(tiny_world, tmp_path):
+def test_adding_a_concept_set_recomputes_only_what_reads_concept_texts(tiny_world, tmp_path):
     extra = tmp_path / "extra.txt"
     extra.write_text("star\ncircle\nsquare\ncar\ntree\nred\n")
     proc = run_snakemake("-n", "--configfile", "configs/tiny-world.yaml", "--config",
                          f"concept_sets={{'world': None, 'extra': '{extra}'}}", cwd=tiny_world)
     jobs = _jobs(proc.stdout)
-    assert set(jobs) == {"concept_set", "clip_text_embeddings", "describe", "metrics", "all"}
+    # the new set's text embeddings, scores, metrics and stability rows, and the report
+    # that shows them; no image stage, no ConVis job and no neuron selection runs again
+    assert set(jobs) == {"concept_set", "clip_text_embeddings", "describe", "metrics",
+                         "stability", "stability_table", "report", "all"}
     assert jobs["describe"] == 9 * 2 and jobs["metrics"] == 1
+    assert jobs["stability"] == 2  # soft_wpmi and wpmi on the new set only
 
 
 @pytest.mark.slow

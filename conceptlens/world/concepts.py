@@ -5,27 +5,20 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+from conceptlens.files import atomic_write_text
 from conceptlens.world.vocabulary import world_concepts, world_hierarchy
-
-
-def _atomic_write(path: str | os.PathLike, text: str) -> None:
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(text)
-    os.replace(tmp, path)
 
 
 def write_concept_set(path: str | os.PathLike, concepts: list[str] | None = None) -> None:
     """One concept a line (the full world vocabulary plus out-of-world words by default)."""
-    _atomic_write(path, "\n".join(concepts if concepts is not None else world_concepts()) + "\n")
+    atomic_write_text(path, "\n".join(concepts if concepts is not None else world_concepts()) + "\n")
 
 
 def write_hierarchy(path: str | os.PathLike, parents: dict[str, str | None] | None = None) -> None:
     """Tab-separated child, parent (empty for the root), with a header."""
     parents = parents if parents is not None else world_hierarchy()
     lines = ["concept\tparent"] + [f"{c}\t{p or ''}" for c, p in parents.items()]
-    _atomic_write(path, "\n".join(lines) + "\n")
+    atomic_write_text(path, "\n".join(lines) + "\n")
 
 
 def read_concept_set(path: str | os.PathLike) -> list[str]:
