@@ -63,6 +63,18 @@ def test_retraining_dry_run_trains_both_models_from_the_train_split():
     assert jobs["world_models_quality"] == 1
 
 
+def test_convis_on_wordnet_builds_the_wordnet_hierarchy_first():
+    proc = run_snakemake("-n", "--forceall", "--config",
+                         "convis={'hierarchy': 'wordnet', 'wordnet_root': 'animal.n.01'}")
+    jobs = _jobs(proc.stdout)
+    assert jobs["wordnet_hierarchy"] == 1
+    localisation_inputs = next(line for line in
+                               proc.stdout.split("rule convis_localisation:")[1].splitlines()
+                               if line.strip().startswith("input:"))
+    assert "concepts/wordnet_hierarchy.tsv" in localisation_inputs
+    assert "world_hierarchy.tsv" not in localisation_inputs
+
+
 def test_lint_is_clean():
     proc = run_snakemake("--lint", check=False)
     assert proc.returncode == 0, proc.stdout + proc.stderr
