@@ -4,10 +4,16 @@
 #   snakemake --cores all --configfile configs/tiny-world.yaml
 
 
-configfile: "config.yaml"
+# The default config, unless config files are given on the command line: a preset
+# (configs/imagenet-resnet50.yaml) is complete; an overlay (configs/tiny-world.yaml)
+# names the file it changes with `base: config.yaml`.
+if not workflow.overwrite_configfiles:
+
+    configfile: "config.yaml"
 
 
 include: "rules/common.smk"
+include: "rules/probes.smk"
 include: "rules/world.smk"
 include: "rules/models.smk"
 include: "rules/ground_truth.smk"

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterable
-from pathlib import Path
 
 import numpy as np
 import torch
@@ -23,6 +22,23 @@ def resolve_device(device: str) -> torch.device:
     if device == "cuda" and not torch.cuda.is_available():
         raise RuntimeError("config key device: 'cuda' was asked for but no CUDA device is available")
     return torch.device(device)
+
+
+def autocast_dtype(device: torch.device | str) -> torch.dtype:
+    """The reduced precision of ``precision: autocast``: float16 on CUDA, bfloat16 on CPU."""
+    return torch.float16 if torch.device(device).type == "cuda" else torch.bfloat16
+
+
+def precision_context(precision: str, device: torch.device | str):
+    """``torch.autocast`` for ``precision`` 'autocast', a no-op context for 'float32'."""
+    import contextlib
+
+    if precision == "float32":
+        return contextlib.nullcontext()
+    if precision != "autocast":
+        raise ValueError(f"config key precision: {precision!r} (valid: float32, autocast)")
+    device = torch.device(device)
+    return torch.autocast(device_type=device.type, dtype=autocast_dtype(device))
 
 
 def reduce_spatial(output: torch.Tensor, reduction: str) -> torch.Tensor:
@@ -40,11 +56,13 @@ def reduce_spatial(output: torch.Tensor, reduction: str) -> torch.Tensor:
 
 @torch.no_grad()
 def record_activations(model: nn.Module, batches: Iterable[torch.Tensor], layers: list[str],
-                       reduction: str = "mean", device: torch.device | str = "cpu"
-                       ) -> dict[str, np.ndarray]:
+                       reduction: str = "mean", device: torch.device | str = "cpu",
+                       out: dict[str, np.ndarray] | None = None) -> dict[str, np.ndarray]:
     """Activations of ``layers`` over ``batches`` of model-ready tensors (n, 3, h, w).
 
-    Returns layer -> (n_images, n_neurons) float32.
+    Returns layer -> (n_images, n_neurons) float32; or, when ``out`` gives a preallocated
+    (n_images, n_neurons) array per layer (e.g. a disk-backed ``np.memmap``), fills those
+    batch by batch and returns them, so memory stays one batch whatever the probe size.
     """
     modules = dict(model.named_modules())
     unknown = [name for name in layers if name not in modules]
@@ -52,29 +70,44 @@ def record_activations(model: nn.Module, batches: Iterable[torch.Tensor], layers
         raise ValueError(f"unknown layer(s) {unknown}; valid: {', '.join(n for n in modules if n)}")
     captured: dict[str, torch.Tensor] = {}
     hooks = [modules[name].register_forward_hook(
-        lambda _m, _i, out, name=name: captured.__setitem__(name, reduce_spatial(out, reduction)))
+        lambda _m, _i, output, name=name: captured.__setitem__(name, reduce_spatial(output, reduction)))
         for name in layers]
-    out: dict[str, list[np.ndarray]] = {name: [] for name in layers}
+    chunks: dict[str, list[np.ndarray]] = {name: [] for name in layers}
+    start = 0
     try:
         model.eval().to(device)
         for batch in batches:
             model(batch.to(device))
             for name in layers:
-                out[name].append(captured[name].float().cpu().numpy())
+                values = captured[name].float().cpu().numpy()
+                if out is None:
+                    chunks[name].append(values)
+                else:
+                    out[name][start:start + len(values)] = values
+            start += len(batch)
     finally:
         for hook in hooks:
             hook.remove()
-    return {name: np.concatenate(chunks) for name, chunks in out.items()}
+    if out is not None:
+        return out
+    return {name: np.concatenate(parts) for name, parts in chunks.items()}
+
+
+def layer_widths(model: nn.Module, layers: list[str], input_size: int,
+                 device: torch.device | str = "cpu") -> dict[str, int]:
+    """Number of neurons of each layer (one forward pass of a single blank image)."""
+    x = torch.zeros(1, 3, input_size, input_size, device=device)
+    return {name: a.shape[1] for name, a in record_activations(model, [x], layers, "mean",
+                                                                device).items()}
 
 
 def save_activations(path: str | os.PathLike, activations: np.ndarray) -> None:
     """Write (n_images, n_neurons) activations as float16 with neuron ids (atomic)."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp.npz")
-    np.savez(tmp, activations=activations.astype(np.float16),
-             neuron_ids=np.arange(activations.shape[1]))
-    os.replace(tmp, path)
+    from conceptlens.files import atomic_path
+
+    with atomic_path(path) as tmp:  # a float16 memmap is written in chunks, not copied
+        np.savez(tmp, activations=activations.astype(np.float16, copy=False),
+                 neuron_ids=np.arange(activations.shape[1]))
 
 
 def load_activations(path: str | os.PathLike) -> tuple[np.ndarray, np.ndarray]:

@@ -16,10 +16,46 @@ class ConfigError(ValueError):
 
 def world_target_layers() -> list[str]:
     """Module names of the world target that can be described (conv blocks and fc)."""
-    from conceptlens.models.target import build_world_target
+    return target_layers({"source": "world"})
 
-    model = build_world_target(2)
-    return [name for name, _ in model.named_modules() if name]
+
+def target_layers(target: dict) -> list[str]:
+    """Module names of the configured target's architecture (built without weights)."""
+    from conceptlens.models.zoo import TargetSpecError, build_architecture, layer_names
+
+    try:
+        return layer_names(build_architecture(target))
+    except TargetSpecError as err:
+        raise ConfigError(str(err)) from None
+
+
+def _check_target(config: dict) -> None:
+    """Target name and weights enum exist; class names come from a concept set."""
+    from conceptlens.models.zoo import TargetSpecError, torchvision_weights
+
+    target = config.get("target") or {}
+    source = target.get("source", "world")
+    if source in ("torchvision", "checkpoint") and not target.get("name"):
+        raise ConfigError(f"config key target.name is required for target.source {source!r}")
+    if source == "torchvision":
+        try:
+            torchvision_weights(target["name"], target.get("weights"))
+        except TargetSpecError as err:
+            raise ConfigError(str(err)) from None
+    if source == "checkpoint" and not target.get("path"):
+        raise ConfigError("config key target.path is required for target.source 'checkpoint'")
+    names = target.get("class_names")
+    if names is not None and names not in (config.get("concept_sets") or {}):
+        raise ConfigError(f"config key target.class_names: {names!r} is not a key of "
+                          f"concept_sets ({', '.join(config.get('concept_sets') or {})})")
+    probe = config.get("probe") or {}
+    if probe.get("source", "world") != "world" and not probe.get("path"):
+        raise ConfigError(f"config key probe.path is required for probe.source "
+                          f"{probe.get('source')!r}")
+    if (source == "world") != (probe.get("source", "world") == "world"):
+        raise ConfigError("config keys target.source and probe.source: the world target "
+                          "goes with the world probe set, and real models with real images "
+                          f"(got target {source!r}, probe {probe.get('source', 'world')!r})")
 
 
 METHOD_DEFAULTS: dict[str, dict] = {
@@ -60,15 +96,22 @@ def method_settings(config: dict) -> dict[str, dict]:
 
 def check_config(config: dict) -> None:
     """Checks the schema cannot express; raises :class:`ConfigError` naming the key."""
-    valid_layers = world_target_layers()
-    for layer in config.get("layers", []):
-        if layer not in valid_layers:
+    _check_target(config)
+    target = config.get("target") or {"source": "world"}
+    valid_layers = target_layers(target)
+    what = "the world target" if target.get("source", "world") == "world" else target["name"]
+    for key, layers in (("layers", config.get("layers", [])),
+                        ("views.gradcam_layer", [(config.get("views") or {}).get("gradcam_layer",
+                                                                                "layer4")])):
+        unknown = [layer for layer in layers if layer not in valid_layers]
+        if unknown:
+            top = [n for n in valid_layers if "." not in n]
             raise ConfigError(
-                f"config key layers: unknown layer {layer!r} of the world target; "
-                f"valid names include: {', '.join(n for n in valid_layers if '.' not in n)} "
-                f"(and submodules such as layer4.1)")
+                f"config key {key}: unknown layer(s) {', '.join(map(repr, unknown))} of {what}; "
+                f"valid names include: {', '.join(top)} (and submodules such as "
+                f"{next((n for n in valid_layers if '.' in n), top[-1])})")
     models = config.get("world_models", {})
-    if models.get("source", "shipped") == "shipped":
+    if target.get("source", "world") == "world" and models.get("source", "shipped") == "shipped":
         shipped = Path(models.get("shipped_dir", "resources/world"))
         missing = [str(shipped / f) for f in ("target.pt", "clip.pt") if not (shipped / f).is_file()]
         if missing:
@@ -112,7 +155,7 @@ def _check_analyses(config: dict, valid_layers: list[str], methods: dict[str, di
     _check_names("stability.concept_sets", stability.get("concept_sets"), concept_sets,
                  "a key of concept_sets")
     _check_names("stability.layers", stability.get("layers"), valid_layers,
-                 "a layer of the world target")
+                 "a layer of the target")
     _check_names("stability.template", [stability.get("template", "bare")],
                  list(config.get("templates") or {}), "a key of templates")
     report = config.get("report") or {}
@@ -147,6 +190,37 @@ def report_grid_methods(config: dict, methods: dict[str, dict]) -> dict[str, str
     return {title: m for title, m in DEFAULT_GRID_METHODS.items() if m in methods}
 
 
+def deep_merge(base: dict, override: dict) -> dict:
+    """``base`` updated by ``override``, recursively for nested mappings (a new dict)."""
+    merged = dict(base)
+    for key, value in override.items():
+        if isinstance(value, dict) and isinstance(merged.get(key), dict):
+            merged[key] = deep_merge(merged[key], value)
+        else:
+            merged[key] = value
+    return merged
+
+
+def apply_base(config: dict, basedir: str | os.PathLike) -> None:
+    """Resolve ``base:`` in place: an overlay config (``base: config.yaml``) is merged over
+    the named file (relative to the workflow folder), which may name a base of its own.
+    A config without ``base`` (the default, or a preset) is complete as it is."""
+    seen: list[Path] = []
+    while config.get("base") is not None:
+        path = Path(config.pop("base"))
+        path = path if path.is_absolute() else Path(basedir) / path
+        if path in seen or not path.is_file():
+            raise ConfigError(f"config key base: {str(path)!r} "
+                              + ("is named twice" if path in seen else "does not exist"))
+        seen.append(path)
+        with open(path) as f:
+            base = yaml.safe_load(f) or {}
+        merged = deep_merge(base, config)
+        config.clear()
+        config.update(merged)
+    config.pop("base", None)
+
+
 def load_config(path: str | os.PathLike) -> dict:
     """Read a YAML config, fill schema defaults, validate it, and run :func:`check_config`."""
     from snakemake.utils import validate
@@ -154,6 +228,7 @@ def load_config(path: str | os.PathLike) -> dict:
     path = Path(path)
     with open(path) as f:
         config = yaml.safe_load(f) or {}
+    apply_base(config, Path(__file__).parents[1])
     try:
         validate(config, str(SCHEMA_PATH))
     except Exception as err:

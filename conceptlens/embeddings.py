@@ -29,9 +29,9 @@ def embed_concepts(model: nn.Module, tokenizer, concepts: list[str], template: s
     """(concept prompt embeddings (n, d), template-alone embedding (d,)), float32."""
     from conceptlens.models.clip import encode_texts  # open_clip is slow to import
 
-    emb = encode_texts(model, tokenizer, prompts(concepts, template)).numpy()
+    emb = encode_texts(model, tokenizer, prompts(concepts, template)).cpu().numpy()
     alone = template_alone(template)
-    alone_emb = encode_texts(model, tokenizer, [alone]).numpy()[0] if alone else np.zeros(emb.shape[1])
+    alone_emb = encode_texts(model, tokenizer, [alone]).cpu().numpy()[0] if alone else np.zeros(emb.shape[1])
     return emb, alone_emb
 
 

@@ -97,3 +97,39 @@ def neuron_ground_truth(layer_activations: dict[str, np.ndarray], attributes: pd
         else:
             tables.append(channel_ground_truth(layer, acts, attributes, threshold))
     return pd.concat(tables, ignore_index=True)
+
+
+def output_layer_name(model) -> str:
+    """Name of the classifier layer of a model: its last ``nn.Linear`` module."""
+    from torch import nn
+
+    names = [name for name, m in model.named_modules() if isinstance(m, nn.Linear)]
+    if not names:
+        raise ValueError(f"{type(model).__name__} has no linear classifier layer")
+    return names[-1]
+
+
+def class_synonyms_from_lines(lines: list[str]) -> list[list[str]]:
+    """Lines of a class-names file (``"tench, Tinca tinca"``) -> synonyms per class."""
+    return [[s.strip() for s in line.split(",") if s.strip()] for line in lines]
+
+
+def synonym_ground_truth(layer: str, synonyms: list[list[str]], activations: np.ndarray | None,
+                         labels: np.ndarray | None) -> pd.DataFrame:
+    """Ground truth of a real classifier's output units: unit ``i`` is class ``i`` named by
+    its first synonym.  With the probe's class ``labels`` (n_images,; -1 = unknown) and
+    the units' ``activations`` (n_images, n_classes), each unit's AUROC for its own class
+    is recorded (NaN where the probe set has no image of the class)."""
+    n = len(synonyms)
+    auroc = np.full(n, np.nan)
+    if activations is not None and labels is not None and (labels >= 0).any():
+        if activations.shape[1] != n:
+            raise ValueError(f"layer {layer}: {activations.shape[1]} units but {n} class names")
+        known = labels >= 0
+        onehot = labels[known, None] == np.arange(n)[None, :]
+        auroc = np.diagonal(auroc_matrix(activations[known], onehot)).copy()
+    return pd.DataFrame({
+        "layer": layer, "unit": np.arange(n), "concept": [s[0] for s in synonyms],
+        "synonyms": ["|".join(s) for s in synonyms], "attribute": "class", "auroc": auroc,
+        "source": "class",
+    }, columns=COLUMNS)

@@ -50,6 +50,23 @@ _ROW_CHUNK_CELLS = 1 << 24  # cells of a (rows, concepts) block in ground_truth_
 # --------------------------------------------------------------------------- matching
 
 
+def cached_embedder(embed: Embed) -> Embed:
+    """``embed`` with a memory of the texts it has embedded: each distinct text is embedded
+    once per process however many methods, layers and metrics ask for it."""
+    cache: dict[str, np.ndarray] = {}
+
+    def embed_cached(texts: Sequence[str]) -> np.ndarray:
+        texts = list(texts)
+        new = list(dict.fromkeys(t for t in texts if t not in cache))
+        if new:
+            cache.update(zip(new, np.asarray(embed(new))))
+        if not texts:
+            return np.asarray(embed([]))
+        return np.stack([cache[t] for t in texts])
+
+    return embed_cached
+
+
 def normalize_concept(text: str) -> str:
     """Canonical form used for matching: surrounding whitespace stripped, lower case."""
     return str(text).strip().lower()

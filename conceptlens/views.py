@@ -26,31 +26,52 @@ def full_boxes(n_images: int, width: int, height: int) -> np.ndarray:
     return np.tile(np.array([0, 0, width, height], dtype=np.int64), (n_images, 1))
 
 
-def crop_side(width: int, height: int, fraction: float) -> int:
-    """Side of a square crop that is ``fraction`` of the shorter image side (>= 1 px)."""
+def crop_side(width, height, fraction: float):
+    """Side of a square crop that is ``fraction`` of the shorter image side (>= 1 px);
+    scalars or arrays of per-image widths and heights."""
     if not 0 < fraction <= 1:
         raise ValueError(f"crop fraction must be in (0, 1], got {fraction}")
-    return max(1, int(round(fraction * min(width, height))))
+    side = np.maximum(1, np.round(fraction * np.minimum(width, height))).astype(np.int64)
+    return int(side) if np.ndim(side) == 0 else side
 
 
 def center_boxes(n_images: int, width: int, height: int, fraction: float) -> np.ndarray:
     """(n, 4) centred square crops of ``fraction`` of the shorter side."""
-    side = crop_side(width, height, fraction)
-    x0, y0 = (width - side) // 2, (height - side) // 2
-    return np.tile(np.array([x0, y0, x0 + side, y0 + side], dtype=np.int64), (n_images, 1))
+    return square_boxes(np.tile([width, height], (n_images, 1)), fraction)
 
 
-def boxes_around(peaks_xy: np.ndarray, side: int, width: int, height: int) -> np.ndarray:
+def square_boxes(sizes: np.ndarray, fraction: float) -> np.ndarray:
+    """(n, 4) centred square crops of ``fraction`` of each image's shorter side, for
+    images of ``sizes`` (n, 2) width, height.  ``fraction`` 1 is the largest centred
+    square (what a resize-shorter-side-then-centre-crop preprocess sees)."""
+    sizes = np.asarray(sizes, dtype=np.int64).reshape(-1, 2)
+    side = crop_side(sizes[:, 0], sizes[:, 1], fraction)
+    x0, y0 = (sizes[:, 0] - side) // 2, (sizes[:, 1] - side) // 2
+    return np.stack([x0, y0, x0 + side, y0 + side], axis=1).astype(np.int64)
+
+
+def boxes_around(peaks_xy: np.ndarray, side, width, height) -> np.ndarray:
     """Square windows of ``side`` px centred on ``peaks_xy`` (n, 2) pixel coordinates,
-    shifted (not shrunk) to lie inside a ``width`` x ``height`` image. (n, 4) int."""
-    if side > min(width, height):
-        raise ValueError(f"window side {side} exceeds the image ({width} x {height})")
+    shifted (not shrunk) to lie inside a ``width`` x ``height`` image. (n, 4) int.
+    ``side``, ``width`` and ``height`` are scalars or per-image arrays (n,)."""
+    side, width, height = (np.asarray(v, dtype=np.int64) for v in (side, width, height))
+    if np.any(side > np.minimum(width, height)):
+        raise ValueError(f"window side {side.max()} exceeds the image "
+                         f"({width.min()} x {height.min()})")
     peaks = np.asarray(peaks_xy, dtype=np.float64).reshape(-1, 2)
     x0 = np.floor(peaks[:, 0] + 0.5 - side / 2).astype(np.int64)
     y0 = np.floor(peaks[:, 1] + 0.5 - side / 2).astype(np.int64)
     x0 = np.clip(x0, 0, width - side)
     y0 = np.clip(y0, 0, height - side)
     return np.stack([x0, y0, x0 + side, y0 + side], axis=1)
+
+
+def peaks_in_image(peaks_xy: np.ndarray, boxes: np.ndarray, input_size: int) -> np.ndarray:
+    """Pixel centres ``peaks_xy`` (n, 2) of a model input of ``input_size`` px that showed
+    each image's crop ``boxes`` (n, 4) -> the same points in image pixels (n, 2)."""
+    boxes = np.asarray(boxes, dtype=np.float64).reshape(-1, 4)
+    scale = np.stack([boxes[:, 2] - boxes[:, 0], boxes[:, 3] - boxes[:, 1]], axis=1) / input_size
+    return boxes[:, :2] + (np.asarray(peaks_xy, dtype=np.float64) + 0.5) * scale - 0.5
 
 
 def crop_resize(images: torch.Tensor, boxes: np.ndarray | torch.Tensor, size: int) -> torch.Tensor:

@@ -48,7 +48,7 @@ rule stability_table:
 
 rule convis_localisation:
     input:
-        split=world_split_dir("probe"),
+        split=probe_dir(),
         cams=results("views/gradcam/cams.npz"),
         hierarchy=hierarchy_file(),
         checkpoint=convis_clip_checkpoint_files,
@@ -84,7 +84,7 @@ rule convis_localisation:
 rule convis_maps:
     input:
         neurons=results("report/neurons.json"),
-        split=world_split_dir("probe"),
+        split=probe_dir(),
         hierarchy=hierarchy_file(),
         checkpoint=convis_clip_checkpoint_files,
     output:

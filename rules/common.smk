@@ -13,24 +13,29 @@ os.environ.update(PYTHONPATH=os.pathsep.join(p for p in _pythonpath if p))
 sys.path.insert(0, str(Path(workflow.basedir)))
 
 from conceptlens.config import (
+    apply_base,
     check_config,
     method_settings,
     report_grid_methods,
     report_method,
 )
 
+apply_base(config, workflow.basedir)
 validate(config, schema="../conceptlens/schemas/config.schema.yaml")
 check_config(config)
 
 RESULTS = f"results/{config['run']}"
 THREADS = config["threads"]
 WORLD = config["world"]
+TARGET = config["target"]
+PROBE = config["probe"]
+WORLD_PROBE = PROBE["source"] == "world"
 WORLD_MODELS = config["world_models"]
 GROUND_TRUTH = config["ground_truth"]
 LAYERS = config["layers"]
 METHODS = method_settings(config)
 STABILITY = config["stability"]
-STABILITY_LAYERS = STABILITY["layers"] or LAYERS
+STABILITY_LAYERS = (STABILITY["layers"] or LAYERS) if STABILITY["functions"] else []
 STABILITY_CONCEPT_SETS = STABILITY["concept_sets"] or list(config["concept_sets"])
 # Layers recorded by every activations job: the described ones and the stability ones.
 ACTIVATION_LAYERS = LAYERS + [l for l in STABILITY_LAYERS if l not in LAYERS]
@@ -74,6 +79,41 @@ def world_models_dir():
 
 def target_checkpoint():
     return f"{world_models_dir()}/target.pt"
+
+
+def probe_dir():
+    """The probe directory (attributes.parquet): the world's split or this run's index."""
+    return world_split_dir("probe") if WORLD_PROBE else results("probe")
+
+
+def target_spec():
+    """The target's spec for conceptlens.models.zoo.load_target (paths resolved)."""
+    if TARGET["source"] == "world":
+        return {
+            "source": "world",
+            "path": target_checkpoint(),
+            "input_size": WORLD["image_size"],
+        }
+    return {**TARGET, "input_size": TARGET["input_size"] or 224}
+
+
+def target_files():
+    """Local files the target is loaded from (tracked as inputs); [] for hub weights."""
+    if TARGET["source"] == "world":
+        return [target_checkpoint()]
+    return [TARGET["path"]] if TARGET["source"] == "checkpoint" else []
+
+
+def requirements_checked():
+    """The check that every weight and data set is here; ancient() so that a re-check
+    (after a config change) never makes finished outputs look out of date."""
+    return ancient(results("checks/requirements.json"))
+
+
+def class_names_file():
+    """Concept set whose line i names class i (fc ground truth of real targets); []."""
+    key = TARGET["class_names"]
+    return [] if key is None or WORLD_PROBE else [results(f"concepts/{key}.txt")]
 
 
 def clip_checkpoint():
@@ -159,13 +199,16 @@ def metric_clip_checkpoint_files(wildcards):
 def all_outputs():
     """Every final output of this configuration."""
     outputs = [
-        world_split_dir("probe"),
-        results("world/sample_grid.png"),
-        results("concepts/world.txt"),
-        results("concepts/world_hierarchy.tsv"),
+        probe_dir(),
         results("ground_truth/neurons.parquet"),
         results("ground_truth/neurons.csv"),
     ]
+    if WORLD_PROBE:
+        outputs += [
+            results("world/sample_grid.png"),
+            results("concepts/world.txt"),
+            results("concepts/world_hierarchy.tsv"),
+        ]
     for concepts in config["concept_sets"]:
         if METHODS:
             outputs.append(results(f"metrics/{concepts}/table1.csv"))
@@ -211,6 +254,9 @@ def stability_activation_files(wildcards):
 
 
 def convis_outputs():
+    """The localisation table needs the world's object boxes: world probe sets only."""
+    if not WORLD_PROBE:
+        return []
     return [results("convis/localisation.csv"), results("convis/localisation.json")]
 
 
@@ -285,7 +331,7 @@ def report_inputs(wildcards):
         "boxes": [
             results(f"views/{view}/boxes.parquet") for view in ("center", "gradcam")
         ],
-        "split": world_split_dir("probe"),
+        "split": probe_dir(),
         "localisation": convis_outputs()[:1],
         "neuron_maps": [results("convis/neuron_maps.npz")],
     }

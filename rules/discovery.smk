@@ -4,7 +4,8 @@
 
 rule simple_view:
     input:
-        split=world_split_dir("probe"),
+        split=probe_dir(),
+        checked=requirements_checked(),
     output:
         boxes=results("views/{view,full|center}/boxes.parquet"),
     log:
@@ -16,14 +17,16 @@ rule simple_view:
     threads: 1
     params:
         center_fraction=config["views"]["center_fraction"],
+        image_size=WORLD["image_size"] if WORLD_PROBE else None,
     script:
         "../scripts/views.py"
 
 
 rule gradcam_view:
     input:
-        split=world_split_dir("probe"),
-        target=target_checkpoint(),
+        split=probe_dir(),
+        target=target_files(),
+        checked=requirements_checked(),
     output:
         boxes=results("views/{view,gradcam}/boxes.parquet"),
         cams=results("views/{view,gradcam}/cams.npz"),
@@ -41,7 +44,9 @@ rule gradcam_view:
         gradcam_fraction=config["views"]["gradcam_fraction"],
         gradcam_layer=config["views"]["gradcam_layer"],
         gradcam_target=config["views"]["gradcam_target"],
+        target=target_spec(),
         batch_size=config["batch_size"],
+        workers=config["loader_workers"],
         device=config["device"],
     script:
         "../scripts/views.py"
@@ -65,7 +70,7 @@ rule topk:
 
 rule clip_image_embeddings:
     input:
-        split=world_split_dir("probe"),
+        split=probe_dir(),
         boxes=results("views/{view}/boxes.parquet"),
         topk=topk_inputs,
         checkpoint=clip_checkpoint_files,
@@ -86,6 +91,7 @@ rule clip_image_embeddings:
         batch_size=config["batch_size"],
         workers=config["loader_workers"],
         device=config["device"],
+        precision=config["precision"],
     script:
         "../scripts/clip_image_embeddings.py"
 
@@ -108,6 +114,7 @@ rule clip_text_embeddings:
     input:
         concepts=results("concepts/{concepts}.txt"),
         checkpoint=clip_checkpoint_files,
+        checked=requirements_checked(),
     output:
         results("clip/{clip}/text/{concepts}.{template}.npz"),
     log:
@@ -124,6 +131,7 @@ rule clip_text_embeddings:
         pretrained=clip_pretrained_of,
         template=template_text,
         device=config["device"],
+        precision=config["precision"],
     script:
         "../scripts/clip_text_embeddings.py"
 
@@ -157,6 +165,7 @@ rule metrics:
         ground_truth=results("ground_truth/neurons.parquet"),
         concepts=results("concepts/{concepts}.txt"),
         checkpoint=metric_clip_checkpoint_files,
+        checked=requirements_checked(),
     output:
         table1=results("metrics/{concepts}/table1.csv"),
         table1_json=results("metrics/{concepts}/table1.json"),

@@ -4,9 +4,9 @@
 
 rule activations:
     input:
-        split=world_split_dir("probe"),
+        split=probe_dir(),
         boxes=results("views/{view}/boxes.parquet"),
-        target=target_checkpoint(),
+        target=target_files(),
     output:
         expand(results("activations/{{view}}/{layer}.npz"), layer=ACTIVATION_LAYERS),
     log:
@@ -23,17 +23,19 @@ rule activations:
         reduction=GROUND_TRUTH["reduction"],
         batch_size=config["batch_size"],
         workers=config["loader_workers"],
-        image_size=WORLD["image_size"],
+        target=target_spec(),
         device=config["device"],
+        precision=config["precision"],
     script:
         "../scripts/activations.py"
 
 
 rule neuron_ground_truth:
     input:
-        split=world_split_dir("probe"),
-        target=target_checkpoint(),
+        split=probe_dir(),
+        target=target_files(),
         activations=activation_files("full"),
+        class_names=class_names_file(),
     output:
         parquet=results("ground_truth/neurons.parquet"),
         csv=results("ground_truth/neurons.csv"),
@@ -47,5 +49,6 @@ rule neuron_ground_truth:
     params:
         layers=LAYERS,
         auroc_threshold=GROUND_TRUTH["auroc_threshold"],
+        target=target_spec(),
     script:
         "../scripts/neuron_ground_truth.py"

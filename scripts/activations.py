@@ -1,11 +1,24 @@
-"""Rule activations: activations of the configured layers of the target on a view."""
+"""Rule activations: activations of the configured layers of the target on a view.
 
+Images are streamed from their files; each layer's (n_images, n_neurons) matrix is the
+only thing kept (spatially reduced), e.g. 50,000 x 2,048 float16 = 200 MB for layer4.
+"""
+
+import tempfile
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
-from conceptlens.activations import record_activations, resolve_device, save_activations
-from conceptlens.models.target import load_target_checkpoint, normalize_images
+from conceptlens.activations import (
+    layer_widths,
+    precision_context,
+    record_activations,
+    resolve_device,
+    save_activations,
+)
+from conceptlens.models.zoo import load_target, target_preprocess
+from conceptlens.probes import probe_files
 from conceptlens.views import load_boxes, view_loader
 from conceptlens.workflow import rule_context
 
@@ -15,12 +28,22 @@ with rule_context(snakemake) as log:  # noqa: F821
     attributes = pd.read_parquet(split / "attributes.parquet")
     boxes = load_boxes(snakemake.input.boxes)  # noqa: F821
     device = resolve_device(p.device)
-    model, _ = load_target_checkpoint(snakemake.input.target, device)  # noqa: F821
-    size = p.image_size  # the world target's input is the world image size
-    loader = view_loader([split / f for f in attributes["file"]], boxes, size, p.batch_size,
-                         p.workers)
-    batches = (normalize_images(x) for x in loader)
-    acts = record_activations(model, batches, list(p.layers), p.reduction, device)
-    for layer, path in zip(p.layers, snakemake.output):  # noqa: F821
-        log.info("%s: %s neurons x %s images", layer, acts[layer].shape[1], acts[layer].shape[0])
-        save_activations(path, acts[layer])
+    model, _ = load_target(p.target, device)
+    preprocess = target_preprocess(p.target)
+    loader = view_loader(probe_files(split, attributes), boxes, preprocess.input_size,
+                         p.batch_size, p.workers)
+    batches = (preprocess.normalize(x.to(device, non_blocking=True)) for x in loader)
+    layers = list(p.layers)
+    widths = layer_widths(model, layers, preprocess.input_size, device)
+    out_dir = Path(snakemake.output[0]).parent  # noqa: F821
+    with tempfile.TemporaryDirectory(dir=out_dir, prefix=".activations.") as tmp:
+        # Disk-backed float16 matrices, filled batch by batch: memory stays one batch.
+        acts = {layer: np.lib.format.open_memmap(Path(tmp) / f"{i}.npy", mode="w+",
+                                                 dtype=np.float16,
+                                                 shape=(len(attributes), widths[layer]))
+                for i, layer in enumerate(layers)}
+        with precision_context(p.precision, device):
+            record_activations(model, batches, layers, p.reduction, device, out=acts)
+        for layer, path in zip(layers, snakemake.output):  # noqa: F821
+            log.info("%s: %s neurons x %s images", layer, widths[layer], len(attributes))
+            save_activations(path, acts[layer])

@@ -1,6 +1,6 @@
 """Rule clip_text_embeddings: CLIP text embeddings of a concept set with a template."""
 
-from conceptlens.activations import resolve_device
+from conceptlens.activations import precision_context, resolve_device
 from conceptlens.embeddings import embed_concepts, save_text_embeddings
 from conceptlens.models.clip import load_clip
 from conceptlens.workflow import rule_context
@@ -9,7 +9,9 @@ from conceptlens.world.concepts import read_concept_set
 with rule_context(snakemake) as log:  # noqa: F821
     p = snakemake.params  # noqa: F821
     concepts = read_concept_set(snakemake.input.concepts)  # noqa: F821
-    model, _, tokenizer = load_clip(p.clip["name"], p.pretrained, resolve_device(p.device))
-    emb, alone = embed_concepts(model, tokenizer, concepts, p.template)
+    device = resolve_device(p.device)
+    model, _, tokenizer = load_clip(p.clip["name"], p.pretrained, device)
+    with precision_context(p.precision, device):
+        emb, alone = embed_concepts(model, tokenizer, concepts, p.template)
     save_text_embeddings(snakemake.output[0], concepts, emb, p.template, alone)  # noqa: F821
     log.info("embedded %d concepts with %r", len(concepts), p.template)

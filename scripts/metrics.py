@@ -7,6 +7,7 @@ import numpy as np
 import pandas as pd
 
 from conceptlens.activations import resolve_device
+from conceptlens.metrics import cached_embedder
 from conceptlens.models.clip import encode_texts, load_clip
 from conceptlens.tables import ablation_table, evaluate_method_layer, table1
 from conceptlens.text_models import embed_sentences, load_sentence_model
@@ -21,11 +22,9 @@ with rule_context(snakemake) as log:  # noqa: F821
     clip, _, tokenizer = load_clip(p.clip["name"], p.pretrained, device)
     sentence_model = load_sentence_model(p.sentence_model, str(device))
 
-    def embed_clip(texts):
-        return encode_texts(clip, tokenizer, list(texts)).numpy()
-
-    def embed_sentence(texts):
-        return embed_sentences(sentence_model, list(texts))
+    # Each distinct text is embedded once for all methods and layers.
+    embed_clip = cached_embedder(lambda texts: encode_texts(clip, tokenizer, texts).cpu().numpy())
+    embed_sentence = cached_embedder(lambda texts: embed_sentences(sentence_model, texts))
 
     tables = []  # (method, layer, descriptions, scores or None)
     for path in snakemake.input.descriptions:  # noqa: F821

@@ -1,21 +1,48 @@
-"""Rule neuron_ground_truth: planted concepts of the target's neurons (table)."""
+"""Rule neuron_ground_truth: concepts known for the target's neurons (table).
+
+The world: fc units = class names, conv channels = the attribute value they detect
+(AUROC).  Real classifiers: the output layer's units = their classes' synonyms (from
+``target.class_names`` or the weights' categories); other layers have none.
+"""
 
 from pathlib import Path
 
 import pandas as pd
 
 from conceptlens.activations import load_activations
-from conceptlens.ground_truth import neuron_ground_truth
-from conceptlens.models.target import load_target_checkpoint
+from conceptlens.ground_truth import (
+    COLUMNS,
+    class_synonyms_from_lines,
+    neuron_ground_truth,
+    output_layer_name,
+    synonym_ground_truth,
+)
+from conceptlens.models.zoo import build_architecture, load_target
 from conceptlens.workflow import rule_context
+from conceptlens.world.concepts import read_concept_set
 
 with rule_context(snakemake) as log:  # noqa: F821
     p = snakemake.params  # noqa: F821
     attributes = pd.read_parquet(Path(snakemake.input.split) / "attributes.parquet")  # noqa: F821
-    _, classes = load_target_checkpoint(snakemake.input.target)  # noqa: F821
     acts = {layer: load_activations(path)[0]
             for layer, path in zip(p.layers, snakemake.input.activations)}  # noqa: F821
-    table = neuron_ground_truth(acts, attributes, classes, p.auroc_threshold)
+    if p.target["source"] == "world":
+        _, classes = load_target(p.target)
+        table = neuron_ground_truth(acts, attributes, classes, p.auroc_threshold)
+    else:
+        output = output_layer_name(build_architecture(p.target))
+        if snakemake.input.class_names:  # noqa: F821
+            synonyms = class_synonyms_from_lines(read_concept_set(snakemake.input.class_names[0]))  # noqa: F821
+        else:
+            _, classes = load_target(p.target)
+            synonyms = [[c] for c in classes] if classes else []
+        if not synonyms or output not in acts:
+            table = pd.DataFrame(columns=COLUMNS)
+            log.warning("no ground truth: %s", "the target has no class names (set "
+                        "target.class_names)" if not synonyms else f"{output} is not described")
+        else:
+            labels = attributes["label"].to_numpy() if "label" in attributes.columns else None
+            table = synonym_ground_truth(output, synonyms, acts[output], labels)
     for layer, group in table.groupby("layer"):
         log.info("%s: %d neurons with ground truth (%s)", layer, len(group),
                  group["attribute"].value_counts().to_dict())

@@ -22,6 +22,19 @@ def run_snakemake(*args: str, cwd: Path = REPO, check: bool = True, timeout: int
     return proc
 
 
+def dry_run_jobs(dry_run_output: str) -> dict[str, int]:
+    """Job name -> count from the 'Job stats' table of a dry run."""
+    lines = dry_run_output.splitlines()
+    start = next(i for i, line in enumerate(lines) if line.startswith("Job stats"))
+    jobs = {}
+    for line in lines[start + 3:]:
+        parts = line.split()
+        if len(parts) != 2 or parts[0] == "total":
+            break
+        jobs[parts[0]] = int(parts[1])
+    return jobs
+
+
 @pytest.fixture(scope="session")
 def repo() -> Path:
     return REPO

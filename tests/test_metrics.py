@@ -251,3 +251,19 @@ def test_named_model_offline_raises_clear_error():
 def test_missing_local_folder_is_a_clear_error(tmp_path):
     with pytest.raises(FileNotFoundError, match="does not exist"):
         load_sentence_model(str(tmp_path / "no-such-model"))
+
+
+def test_cached_embedder_embeds_each_distinct_text_once():
+    from conceptlens.metrics import cached_embedder
+
+    calls = []
+
+    def embed(texts):
+        calls.append(list(texts))
+        return np.array([[len(t), 1.0] for t in texts])
+
+    cached = cached_embedder(embed)
+    first = cached(["dog", "cat", "dog"])
+    second = cached(["cat", "zebra"])
+    assert calls == [["dog", "cat"], ["zebra"]]
+    assert first.tolist() == [[3, 1], [3, 1], [3, 1]] and second.tolist() == [[3, 1], [5, 1]]

@@ -7,7 +7,7 @@ import shutil
 import pandas as pd
 import pytest
 
-from tests.conftest import REPO, run_snakemake
+from tests.conftest import REPO, dry_run_jobs, run_snakemake
 
 # Measured on the tiny world (300 probe images, shipped models): 0.9 for both (one fc
 # neuron of ten missed); chance is about 0.015. See the README.
@@ -19,25 +19,12 @@ CONVIS_SHAPE_POINTING = 50
 CONVIS_COLOR_POINTING = 70
 
 
-def _jobs(dry_run_output: str) -> dict[str, int]:
-    """Job name -> count from the 'Job stats' table of a dry run."""
-    lines = dry_run_output.splitlines()
-    start = next(i for i, line in enumerate(lines) if line.startswith("Job stats"))
-    jobs = {}
-    for line in lines[start + 3:]:
-        parts = line.split()
-        if len(parts) != 2 or parts[0] == "total":
-            break
-        jobs[parts[0]] = int(parts[1])
-    return jobs
-
-
 def test_default_dry_run_lists_the_world_jobs():
     proc = run_snakemake("-n", "--forceall")
-    jobs = _jobs(proc.stdout)
+    jobs = dry_run_jobs(proc.stdout)
     assert jobs["world_split"] == 1  # probe only: the shipped models need no train split
-    for rule in ("world_concepts", "world_sample_grid", "neuron_ground_truth", "gradcam_view",
-                 "metrics", "all"):
+    for rule in ("check_requirements", "world_concepts", "world_sample_grid",
+                 "neuron_ground_truth", "gradcam_view", "metrics", "all"):
         assert jobs[rule] == 1, rule
     assert jobs["activations"] == 3  # full (ground truth, CLIP-Dissect), center, gradcam
     assert jobs["simple_view"] == 2
@@ -57,7 +44,7 @@ def test_tiny_world_dry_run():
 
 def test_retraining_dry_run_trains_both_models_from_the_train_split():
     proc = run_snakemake("-n", "--forceall", "--configfile", "configs/retrain-world-models.yaml")
-    jobs = _jobs(proc.stdout)
+    jobs = dry_run_jobs(proc.stdout)
     assert jobs["world_split"] == 2
     assert jobs["train_world_target"] == 1 and jobs["train_world_clip"] == 1
     assert jobs["world_models_quality"] == 1
@@ -66,7 +53,7 @@ def test_retraining_dry_run_trains_both_models_from_the_train_split():
 def test_convis_on_wordnet_builds_the_wordnet_hierarchy_first():
     proc = run_snakemake("-n", "--forceall", "--config",
                          "convis={'hierarchy': 'wordnet', 'wordnet_root': 'animal.n.01'}")
-    jobs = _jobs(proc.stdout)
+    jobs = dry_run_jobs(proc.stdout)
     assert jobs["wordnet_hierarchy"] == 1
     localisation_inputs = next(line for line in
                                proc.stdout.split("rule convis_localisation:")[1].splitlines()
@@ -157,11 +144,13 @@ def test_adding_a_concept_set_recomputes_only_what_reads_concept_texts(tiny_worl
     extra.write_text("star\ncircle\nsquare\ncar\ntree\nred\n")
     proc = run_snakemake("-n", "--configfile", "configs/tiny-world.yaml", "--config",
                          f"concept_sets={{'world': None, 'extra': '{extra}'}}", cwd=tiny_world)
-    jobs = _jobs(proc.stdout)
+    jobs = dry_run_jobs(proc.stdout)
     # the new set's text embeddings, scores, metrics and stability rows, and the report
     # that shows them; no image stage, no ConVis job and no neuron selection runs again
-    assert set(jobs) == {"concept_set", "clip_text_embeddings", "describe", "metrics",
-                         "stability", "stability_table", "report", "all"}
+    # (the requirements are checked again for the changed config, without making
+    # anything downstream out of date)
+    assert set(jobs) == {"check_requirements", "concept_set", "clip_text_embeddings",
+                         "describe", "metrics", "stability", "stability_table", "report", "all"}
     assert jobs["describe"] == 9 * 2 and jobs["metrics"] == 1
     assert jobs["stability"] == 2  # soft_wpmi and wpmi on the new set only
 
