@@ -29,6 +29,10 @@ def target_layers(target: dict) -> list[str]:
         raise ConfigError(str(err)) from None
 
 
+# target.class_names value: class i = the WordNet lemmas of the probe set's i-th wnid.
+WNID_CLASS_NAMES = "wnids"
+
+
 def _check_target(config: dict) -> None:
     """Target name and weights enum exist; class names come from a concept set."""
     from conceptlens.models.zoo import TargetSpecError, torchvision_weights
@@ -45,10 +49,16 @@ def _check_target(config: dict) -> None:
     if source == "checkpoint" and not target.get("path"):
         raise ConfigError("config key target.path is required for target.source 'checkpoint'")
     names = target.get("class_names")
-    if names is not None and names not in (config.get("concept_sets") or {}):
-        raise ConfigError(f"config key target.class_names: {names!r} is not a key of "
-                          f"concept_sets ({', '.join(config.get('concept_sets') or {})})")
     probe = config.get("probe") or {}
+    if names == WNID_CLASS_NAMES:
+        if probe.get("source", "world") != "imagenet":
+            raise ConfigError(f"config key target.class_names: {WNID_CLASS_NAMES!r} reads the "
+                              "probe set's wnids, so it needs probe.source: imagenet (got "
+                              f"{probe.get('source', 'world')!r})")
+    elif names is not None and names not in (config.get("concept_sets") or {}):
+        raise ConfigError(f"config key target.class_names: {names!r} is neither "
+                          f"{WNID_CLASS_NAMES!r} nor a key of concept_sets "
+                          f"({', '.join(config.get('concept_sets') or {})})")
     if probe.get("source", "world") != "world" and not probe.get("path"):
         raise ConfigError(f"config key probe.path is required for probe.source "
                           f"{probe.get('source')!r}")
@@ -147,8 +157,24 @@ def _check_names(key: str, given: list[str] | None, valid, what: str) -> None:
                           f"({', '.join(valid)})")
 
 
+def _check_concept_sets(config: dict) -> None:
+    """``null`` concept sets must be ones the workflow builds; ``downloads`` is no run name
+    (results/downloads holds the concept-set downloads that runs share)."""
+    from conceptlens.concept_sets import BUILTIN_NAMES
+
+    for name, path in (config.get("concept_sets") or {}).items():
+        if path is None and name not in BUILTIN_NAMES:
+            raise ConfigError(f"config key concept_sets.{name}: null names a set the workflow "
+                              f"builds ({', '.join(BUILTIN_NAMES)}); give a local file for "
+                              f"{name!r}")
+    if config.get("run") == "downloads":
+        raise ConfigError("config key run: 'downloads' is reserved (results/downloads holds "
+                          "the shared concept-set downloads)")
+
+
 def _check_analyses(config: dict, valid_layers: list[str], methods: dict[str, dict]) -> None:
     """Names used by the stability, ConVis and report sections must exist."""
+    _check_concept_sets(config)
     concept_sets = list(config.get("concept_sets") or {})
     layers = config.get("layers", [])
     stability = config.get("stability") or {}

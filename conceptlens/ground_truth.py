@@ -9,6 +9,9 @@
 
 from __future__ import annotations
 
+import os
+from pathlib import Path
+
 import numpy as np
 import pandas as pd
 from scipy.stats import rankdata
@@ -112,6 +115,19 @@ def output_layer_name(model) -> str:
 def class_synonyms_from_lines(lines: list[str]) -> list[list[str]]:
     """Lines of a class-names file (``"tench, Tinca tinca"``) -> synonyms per class."""
     return [[s.strip() for s in line.split(",") if s.strip()] for line in lines]
+
+
+def read_class_synonyms(path: str | os.PathLike) -> list[list[str]]:
+    """Synonyms per class from a class-names file, line ``i`` = class ``i``: positions
+    matter, so repeated lines (ImageNet's two "crane" classes) are kept and blank lines
+    are an error."""
+    lines = Path(path).read_text().splitlines()
+    while lines and not lines[-1].strip():
+        lines.pop()
+    blank = [i + 1 for i, line in enumerate(lines) if not line.strip()]
+    if blank:
+        raise ValueError(f"{path}: blank line {blank[0]} (line i names class i)")
+    return class_synonyms_from_lines(lines)
 
 
 def synonym_ground_truth(layer: str, synonyms: list[list[str]], activations: np.ndarray | None,

@@ -175,7 +175,8 @@ def _probe_missing(probe: Mapping) -> list[Missing]:
     return out
 
 
-def _concepts_missing(concept_sets: Mapping, built: Path | None) -> list[Missing]:
+def _concepts_missing(concept_sets: Mapping, built: Path | None, mirror: str | None = None
+                      ) -> list[Missing]:
     out = []
     for name, path in concept_sets.items():
         if path is not None:
@@ -185,20 +186,23 @@ def _concepts_missing(concept_sets: Mapping, built: Path | None) -> list[Missing
         elif name == "world":
             continue
         elif name != "wordnet":
-            from conceptlens.concept_sets import BUILTIN_DOWNLOADS
+            from conceptlens.concept_sets import BUILTIN_DOWNLOADS, download_url
 
-            if built is not None and (built / f"{name}.txt").is_file():
+            if built is not None and any((d / f"{name}.txt").is_file() for d in (
+                    built, built.parents[1] / "downloads" / "concept_sets")):
                 continue
             if name not in BUILTIN_DOWNLOADS:
                 out.append(Missing(f"concept set {name}", "null names a set the workflow builds "
                                    f"(world, wordnet, {', '.join(BUILTIN_DOWNLOADS)})",
                                    f"concept_sets.{name} (a local file)"))
                 continue
-            url = BUILTIN_DOWNLOADS[name].url
+            url = download_url(name, mirror)
             if not reachable(url):
+                host = urlsplit(url).hostname
                 out.append(Missing(f"concept set {name} ({url})",
-                                   f"{urlsplit(url).hostname} cannot be reached",
-                                   f"concept_sets.{name} (a local copy of the file)"))
+                                   f"{host} cannot be reached" if host else "file not found",
+                                   f"concept_sets.{name} (a local copy of the file) or "
+                                   "concept_downloads.mirror"))
         else:
             out += _wordnet_missing(f"concept_sets.{name} (a local file of WordNet nouns)")
     return out
@@ -234,7 +238,8 @@ def missing_requirements(config: Mapping, results_dir: str | os.PathLike | None 
     if metrics.get("sentence_model"):
         missing += _sentence_missing(str(metrics["sentence_model"]))
     missing += _probe_missing(config.get("probe") or {})
-    missing += _concepts_missing(config.get("concept_sets") or {}, built)
+    missing += _concepts_missing(config.get("concept_sets") or {}, built,
+                                 (config.get("concept_downloads") or {}).get("mirror"))
     convis = config.get("convis") or {}
     if convis.get("enabled", True) and convis.get("hierarchy") == "wordnet":
         missing += _wordnet_missing("convis.hierarchy: world (WordNet is not installed)")

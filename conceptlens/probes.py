@@ -147,12 +147,19 @@ def image_sizes(files: Sequence[Path]) -> np.ndarray:
 
 def probe_index(spec: Mapping) -> pd.DataFrame:
     """The index table of a configured probe set (columns :data:`INDEX_COLUMNS`)."""
+    return probe_index_and_classes(spec)[0]
+
+
+def probe_index_and_classes(spec: Mapping) -> tuple[pd.DataFrame, list[str]]:
+    """The index table of a configured probe set and its class list: the wnids in label
+    order for ImageNet (label ``i`` = ``wnids[i]``), else empty."""
     source = spec.get("source", "world")
     root = _require_dir(spec.get("path"), "probe.path")
+    wnids: list[str] = []
     if source == "imagenet":
         found = imagenet_folder_labels(root)
         if found is not None:
-            files, labels, _ = found
+            files, labels, wnids = found
         else:
             labels_given = spec.get("labels")
             wnids = sorted(set(_all_wnids(labels_given)))
@@ -172,9 +179,10 @@ def probe_index(spec: Mapping) -> pd.DataFrame:
     if not files:
         raise ProbeSetError(f"config key probe.path: no images found in {root}")
     sizes = image_sizes(files)
-    return pd.DataFrame({"image_id": np.arange(len(files)),
-                         "file": [str(f.resolve()) for f in files],
-                         "width": sizes[:, 0], "height": sizes[:, 1], "label": labels})
+    table = pd.DataFrame({"image_id": np.arange(len(files)),
+                          "file": [str(f.resolve()) for f in files],
+                          "width": sizes[:, 0], "height": sizes[:, 1], "label": labels})
+    return table, wnids
 
 
 def _all_wnids(labels: str | os.PathLike | None) -> list[str]:
@@ -208,11 +216,18 @@ def probe_files(root: Path, attributes: pd.DataFrame) -> list[Path]:
     return [root / str(f) for f in attributes["file"]]
 
 
-def write_probe_index(directory: str | os.PathLike, table: pd.DataFrame) -> None:
-    """Write ``table`` as ``directory/attributes.parquet`` (atomic)."""
-    from conceptlens.files import atomic_path
+CLASSES_FILE = "classes.txt"
+
+
+def write_probe_index(directory: str | os.PathLike, table: pd.DataFrame,
+                      classes: Sequence[str] = ()) -> None:
+    """Write ``table`` as ``directory/attributes.parquet`` and, when given, the class list
+    (wnids, one a line in label order) as ``directory/classes.txt`` (atomic)."""
+    from conceptlens.files import atomic_path, atomic_write_text
 
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
+    if classes:
+        atomic_write_text(directory / CLASSES_FILE, "\n".join(classes) + "\n")
     with atomic_path(directory / "attributes.parquet") as tmp:
         table.to_parquet(tmp, index=False)

@@ -10,8 +10,8 @@ from collections.abc import Iterator
 
 @contextlib.contextmanager
 def rule_context(snakemake) -> Iterator[logging.Logger]:
-    """Send stdout, stderr and logging of a rule script to its ``log:`` file and limit
-    torch to the rule's ``threads:``."""
+    """Send stdout, stderr and logging of a rule script to its ``log:`` file (a failure's
+    error and traceback included) and limit torch to the rule's ``threads:``."""
     log_path = snakemake.log[0] if len(snakemake.log) else None
     stream = open(log_path, "w", buffering=1) if log_path else sys.stderr
     try:
@@ -21,7 +21,12 @@ def rule_context(snakemake) -> Iterator[logging.Logger]:
             import torch
 
             torch.set_num_threads(max(1, int(snakemake.threads)))
-            yield logging.getLogger(f"conceptlens.{snakemake.rule}")
+            logger = logging.getLogger(f"conceptlens.{snakemake.rule}")
+            try:
+                yield logger
+            except Exception as err:  # the log file says why the job failed, too
+                logger.error("%s: %s", type(err).__name__, err, exc_info=True)
+                raise
     finally:
         if log_path:
             stream.close()

@@ -12,6 +12,7 @@ _pythonpath = [str(Path(workflow.basedir)), os.environ.get("PYTHONPATH", "")]
 os.environ.update(PYTHONPATH=os.pathsep.join(p for p in _pythonpath if p))
 sys.path.insert(0, str(Path(workflow.basedir)))
 
+from conceptlens.concept_sets import BUILTIN_DOWNLOADS, download_url
 from conceptlens.config import (
     apply_base,
     check_config,
@@ -25,6 +26,8 @@ validate(config, schema="../conceptlens/schemas/config.schema.yaml")
 check_config(config)
 
 RESULTS = f"results/{config['run']}"
+# Concept-set downloads, shared by every run (sha256-checked, fetched once).
+DOWNLOADS = "results/downloads"
 THREADS = config["threads"]
 WORLD = config["world"]
 TARGET = config["target"]
@@ -58,6 +61,7 @@ wildcard_constraints:
     template="[A-Za-z0-9_.-]+",
     imported="[A-Za-z0-9_.-]+",
     function="soft_wpmi|wpmi",
+    download="|".join(BUILTIN_DOWNLOADS),
     layer="[A-Za-z0-9_.]+",
 
 
@@ -113,7 +117,11 @@ def requirements_checked():
 def class_names_file():
     """Concept set whose line i names class i (fc ground truth of real targets); []."""
     key = TARGET["class_names"]
-    return [] if key is None or WORLD_PROBE else [results(f"concepts/{key}.txt")]
+    if key is None or WORLD_PROBE:
+        return []
+    if key == "wnids":
+        return [results("derived/class_synonyms.txt")]
+    return [results(f"concepts/{key}.txt")]
 
 
 def clip_checkpoint():
@@ -147,9 +155,22 @@ def clip_model_of(wildcards):
 
 
 def concept_set_source(wildcards):
-    """The configured file of a concept set ([] for sets the workflow builds)."""
-    path = config["concept_sets"][wildcards.concepts]
-    return [] if path is None else [path]
+    """The file a concept set is copied from: the configured path, the sha256-checked
+    download, or the set derived from WordNet ([] for the world, built by world_concepts).
+    """
+    name = wildcards.concepts
+    path = config["concept_sets"][name]
+    if path is not None:
+        return [path]
+    if name in BUILTIN_DOWNLOADS:
+        return [f"{DOWNLOADS}/concept_sets/{name}.txt"]
+    if name == "wordnet":
+        return [results("derived/wordnet_nouns.txt")]
+    return []
+
+
+def concept_download_url(wildcards):
+    return download_url(wildcards.download, config["concept_downloads"]["mirror"])
 
 
 def template_text(wildcards):

@@ -110,6 +110,40 @@ rule concept_set:
         "../scripts/concept_set.py"
 
 
+# Downloads run on the submitting host (compute nodes of a cluster often have no internet).
+rule download_concept_set:
+    input:
+        checked=requirements_checked(),
+    output:
+        f"{DOWNLOADS}/concept_sets/{{download}}.txt",
+    log:
+        f"{DOWNLOADS}/logs/{{download}}.log",
+    retries: 2
+    localrule: True
+    conda:
+        "../envs/conceptlens.yaml"
+    params:
+        url=concept_download_url,
+    script:
+        "../scripts/download_concept_set.py"
+
+
+rule wordnet_concepts:
+    input:
+        checked=requirements_checked(),
+    output:
+        results("derived/wordnet_nouns.txt"),
+    log:
+        results("logs/wordnet_concepts.log"),
+    benchmark:
+        results("benchmarks/wordnet_concepts.tsv")
+    localrule: True
+    conda:
+        "../envs/conceptlens.yaml"
+    script:
+        "../scripts/wordnet_concepts.py"
+
+
 rule clip_text_embeddings:
     input:
         concepts=results("concepts/{concepts}.txt"),

@@ -12,14 +12,13 @@ import pandas as pd
 from conceptlens.activations import load_activations
 from conceptlens.ground_truth import (
     COLUMNS,
-    class_synonyms_from_lines,
     neuron_ground_truth,
     output_layer_name,
+    read_class_synonyms,
     synonym_ground_truth,
 )
 from conceptlens.models.zoo import build_architecture, load_target
 from conceptlens.workflow import rule_context
-from conceptlens.world.concepts import read_concept_set
 
 with rule_context(snakemake) as log:  # noqa: F821
     p = snakemake.params  # noqa: F821
@@ -32,7 +31,7 @@ with rule_context(snakemake) as log:  # noqa: F821
     else:
         output = output_layer_name(build_architecture(p.target))
         if snakemake.input.class_names:  # noqa: F821
-            synonyms = class_synonyms_from_lines(read_concept_set(snakemake.input.class_names[0]))  # noqa: F821
+            synonyms = read_class_synonyms(snakemake.input.class_names[0])  # noqa: F821
         else:
             _, classes = load_target(p.target)
             synonyms = [[c] for c in classes] if classes else []

@@ -21,10 +21,14 @@ def write_hierarchy(path: str | os.PathLike, parents: dict[str, str | None] | No
     atomic_write_text(path, "\n".join(lines) + "\n")
 
 
-def read_concept_set(path: str | os.PathLike) -> list[str]:
-    """Concepts of a one-per-line file; blank lines are skipped, duplicates are an error."""
+def read_concept_set(path: str | os.PathLike, keep_first_of_duplicates: bool = False
+                     ) -> list[str]:
+    """Concepts of a one-per-line file; blank lines are skipped, duplicates are an error
+    (or, with ``keep_first_of_duplicates``, dropped after their first line)."""
     path = Path(path)
     concepts = [line.strip() for line in path.read_text().splitlines() if line.strip()]
+    if keep_first_of_duplicates:
+        concepts = list(dict.fromkeys(concepts))
     seen: set[str] = set()
     dupes = [c for c in concepts if c in seen or seen.add(c)]
     if dupes:
