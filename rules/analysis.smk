@@ -24,7 +24,7 @@ rule stability:
         ks=STABILITY["ks"],
         top=STABILITY["top"],
         subsample=STABILITY["subsample"],
-        probe=config["run"],
+        probe=PROBE["source"],
     script:
         "../scripts/stability.py"
 

@@ -369,6 +369,7 @@ def report_settings():
         "title": REPORT["title"],
         "config": config,
         "published": REPORT["published"],
+        "published_stability": REPORT["published_stability"],
         "grid_methods": REPORT_GRID_METHODS,
         "top_images": REPORT["top_images"],
         "figure4_images": REPORT["figure4_images"],

@@ -521,3 +521,27 @@ def test_neuron_without_top_images_keeps_its_side_panel(fake_run):
     html = html.split('<section id="neurons"', 1)[1].split("</section>", 1)[0]
     assert html.count("no top images") == len(fake_run["doc"]["neurons"])
     assert html.count("Ground truth") == len(fake_run["doc"]["neurons"])
+
+
+def test_ablation_and_stability_show_published_rows():
+    frame = pd.DataFrame({
+        "concept_set": "wordnet", "method": ["www", "gradcam_tvmf"], "layer": "fc",
+        "gradcam": [False, True], "tvmf": [False, True], "hit_rate": [0.5, 0.6],
+        "f1": [0.4, 0.45], "clip_cos": 0.8, "sentence_cos": 0.7})
+    t = tables.ablation(frame, {"wordnet": {"gradcam_tvmf": {"clip_cos": 89.49, "f1": 45.77}}})
+    rows = [r for r in t.rows if r.cls != "group"]
+    assert [r.cells[2].text for r in rows] == ["www", "gradcam_tvmf", "gradcam_tvmf (published)"]
+    assert [c.text for c in rows[2].cells[:2]] == ["✓", "✓"]  # the method's components
+    assert [c.text for c in rows[2].cells[3:]] == ["–", "45.8", "89.5", "–"]
+    assert rows[2].cls == "published" and any("published" in n for n in t.notes)
+
+    stab = pd.DataFrame({"name": ["broden_10k_wpmi"] * 2, "layer": ["all", "layer1"],
+                         "k=5->10": [97.5, 96.0], "k=5->16": [95.0, 94.0],
+                         "jaccard 5->10": [0.9, 0.8], "neurons": [3840, 256]})
+    t = tables.stability(stab, {"broden_10k_wpmi": {"k=5->10": 99.869792, "k=5->16": 100}})
+    texts = [[c.text for c in r.cells] for r in t.rows]
+    # the published row follows the pooled row, not the per-layer one
+    assert texts[1] == ["broden_10k_wpmi (published)", "all", "99.87", "100.00", "–", "–"]
+    assert texts[2][1] == "layer1" and t.rows[1].cls == "published"
+    with pytest.raises(ValueError, match=r"published_stability\[broden_10k_wpmi\].*top-1"):
+        tables.stability(stab, {"broden_10k_wpmi": {"top-1 5->10": 1.0}})

@@ -177,7 +177,7 @@ def test_tiny_world_stability_table_and_chart(tiny_world):
     out = tiny_world / "results" / "tiny-world" / "stability"
     table = pd.read_csv(out / "table.csv")
     pooled = table[table["layer"] == "all"].set_index("name")
-    assert list(pooled.index) == ["tiny-world_world_soft_wpmi", "tiny-world_world_wpmi"]
+    assert list(pooled.index) == ["world_world_soft_wpmi", "world_world_wpmi"]
     # layer1-layer4 and fc of the world target: 64 + 128 + 256 + 512 + 10 neurons
     assert (pooled["neurons"] == 970).all()
     assert set(table["layer"]) == {"all", "layer1", "layer2", "layer3", "layer4", "fc"}

@@ -483,7 +483,7 @@ def build_report(inputs: Mapping[str, Sequence[str]], settings: Mapping,
     """The template context of the report.
 
     inputs: the report rule's named inputs as lists of paths (REPORT_INPUT_KEYS);
-    settings: run, title, config, published, grid_methods, top_images, figure4_images,
+    settings: run, title, config, published, published_stability, grid_methods, top_images, figure4_images,
     pdf_description_rows. The template's ``pdf`` flag (False here) picks each section's
     ``pdf_tables`` over its ``tables`` when set.
     """
@@ -505,14 +505,15 @@ def build_report(inputs: Mapping[str, Sequence[str]], settings: Mapping,
     abl = read_metric_tables(inputs.get("ablation", []))
     if len(abl):
         sections.append(Section("ablation", "Grad-CAM × t-vMF ablation",
-                                tables=[tables.ablation(abl)]))
+                                tables=[tables.ablation(abl, settings.get("published") or {})]))
 
     stab_path = one_path(inputs.get("stability_table", []), "stability_table")
     chart_path = one_path(inputs.get("stability_png", []), "stability_png")
     if stab_path or chart_path:
         section = Section("stability", "Stability of CLIP-Dissect labels")
         if stab_path:
-            section.tables.append(tables.stability(read_stability_table(stab_path)))
+            section.tables.append(tables.stability(read_stability_table(stab_path),
+                                                   settings.get("published_stability") or {}))
         if chart_path:
             section.figures.append(Figure(
                 "stability_chart", "Stability of CLIP-Dissect labels: share of neurons whose "

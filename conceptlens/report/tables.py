@@ -123,6 +123,18 @@ def published_entry(published: Mapping, concept_set: str, method: str, layer: st
     return entry
 
 
+PUBLISHED_NOTE = ("Rows marked (published) give the numbers reported by the method's authors, "
+                  "not measured by this run; they are not compared for bold.")
+
+
+def published_row(first: list[Cell], entry: Mapping, metrics: list[str]) -> Row:
+    """A marked row of published numbers: ``first`` cells, then each metric (± its _se)."""
+    return Row([*first, *[
+        Cell(format_published(entry.get(m), m), "" if entry.get(f"{m}_se") is None
+             else f"± {format_published(entry[f'{m}_se'], m)}", cls="num")
+        for m in metrics]], cls="published")
+
+
 def table1(frame: pd.DataFrame, published: Mapping | None = None) -> Table:
     """Table 1: methods x (concept set, layer) x metrics from metrics/<cs>/table1.csv files
     (read with a ``concept_set`` column); published numbers as marked rows under their
@@ -139,25 +151,23 @@ def table1(frame: pd.DataFrame, published: Mapping | None = None) -> Table:
                 entry = published_entry(published or {}, cs, str(row["method"]), str(layer))
                 if entry is not None:
                     any_published = True
-                    rows.append(Row([Cell(f"{row['method']} (published)"), *[
-                        Cell(format_published(entry.get(m), m),
-                             "" if entry.get(f"{m}_se") is None
-                             else f"± {format_published(entry[f'{m}_se'], m)}", cls="num")
-                        for m in metrics]], cls="published"))
+                    rows.append(published_row([Cell(f"{row['method']} (published)")], entry,
+                                              metrics))
     notes = ["Mean ± standard error over the neurons with ground truth; best value per column "
              "and group in bold."]
     if any_published:
-        notes.append("Rows marked (published) give the numbers reported by the method's "
-                     "authors, not measured by this run; they are not compared for bold.")
+        notes.append(PUBLISHED_NOTE)
     return Table("table1", "Neuron descriptions against the ground truth: hit rate, F1, "
                  "CLIP and sentence-embedding cosine similarity.",
                  ["Method", *TABLE1_METRICS.values()], rows, ["l", *"r" * len(metrics)], notes)
 
 
-def ablation(frame: pd.DataFrame, roles: Mapping[str, str] | None = None) -> Table:
-    """Table 2: the Grad-CAM x t-vMF ablation from metrics/<cs>/ablation.csv files."""
+def ablation(frame: pd.DataFrame, published: Mapping | None = None) -> Table:
+    """Table 2: the Grad-CAM x t-vMF ablation from metrics/<cs>/ablation.csv files;
+    published numbers (as in :func:`table1`) as marked rows under their method."""
     metrics = list(TABLE1_METRICS)
     rows: list[Row] = []
+    any_published = False
     for cs in _ordered(frame["concept_set"]):
         for layer in _ordered(frame.loc[frame["concept_set"] == cs, "layer"]):
             group = frame[(frame["concept_set"] == cs) & (frame["layer"] == layer)]
@@ -166,11 +176,18 @@ def ablation(frame: pd.DataFrame, roles: Mapping[str, str] | None = None) -> Tab
                 marks = [Cell("✓" if _truthy(row.get(c)) else "", cls="mark")
                          for c in ("gradcam", "tvmf")]
                 rows.append(Row([*marks, Cell(str(row["method"])), *cells]))
+                entry = published_entry(published or {}, cs, str(row["method"]), str(layer))
+                if entry is not None:
+                    any_published = True
+                    rows.append(published_row(
+                        [*marks, Cell(f"{row['method']} (published)")], entry, metrics))
+    notes = ["✓ = the component is used. Best value per column and group in bold."]
+    if any_published:
+        notes.append(PUBLISHED_NOTE)
     return Table("ablation", "Ablation of the two parts of Grad-CAM + t-vMF: the Grad-CAM crop "
                  "(instead of the centre crop) and the t-vMF similarity (instead of cosine).",
                  ["Grad-CAM", "t-vMF", "Method", *TABLE1_METRICS.values()], rows,
-                 ["c", "c", "l", *"r" * len(metrics)],
-                 ["✓ = the component is used. Best value per column and group in bold."])
+                 ["c", "c", "l", *"r" * len(metrics)], notes)
 
 
 def _truthy(value: object) -> bool:
@@ -193,12 +210,21 @@ def stability_header(column: str) -> str:
     return fixed.get(column, column)
 
 
-def stability(frame: pd.DataFrame) -> Table:
+def stability(frame: pd.DataFrame, published: Mapping | None = None) -> Table:
     """The stability table (stability/table.csv): one row per name (and layer when given).
-    Columns are percentages 0-100, except Jaccard indices (0-1) and the neuron count."""
+    Columns are percentages 0-100, except Jaccard indices (0-1) and the neuron count.
+    ``published``: {name: {column: value}} (e.g. ``{"broden_imagenet_wpmi": {"k=5->10":
+    100}}``), shown as a marked row after the name's pooled row."""
     value_columns = [c for c in frame.columns if c not in ("name", "layer")]
     headers = ["Name"] + (["Layer"] if "layer" in frame else [])
     headers += [stability_header(c) for c in value_columns]
+    published = dict(published or {})
+    for name, entry in published.items():
+        unknown = [c for c in entry if c not in value_columns or c == "neurons"]
+        if unknown:
+            raise ValueError(f"report published_stability[{name}]: unknown column(s) "
+                             f"{', '.join(map(str, unknown))} (known: "
+                             f"{', '.join(c for c in value_columns if c != 'neurons')})")
     rows = []
     for _, row in frame.iterrows():
         cells = [Cell(str(row["name"]))] + ([Cell(str(row["layer"]))] if "layer" in frame else [])
@@ -209,15 +235,26 @@ def stability(frame: pd.DataFrame) -> Table:
                 cells.append(Cell(format_percent(row[c], 3), cls="num"))
             else:
                 cells.append(Cell(format_percent(row[c]), cls="num"))
-        rows.append(Row(cells, cls="pooled" if str(row.get("layer", "")) == "all" else ""))
+        pooled = str(row.get("layer", "all")) == "all"
+        rows.append(Row(cells, cls="pooled" if pooled and "layer" in frame else ""))
+        entry = published.pop(str(row["name"]), None) if pooled else None
+        if entry is not None:
+            cells = [Cell(f"{row['name']} (published)")] + ([Cell("all")] if "layer" in frame
+                                                             else [])
+            cells += [Cell(MISSING if entry.get(c) is None else
+                           format_percent(entry[c], 3 if c.startswith("jaccard") else 2),
+                           cls="num") for c in value_columns]
+            rows.append(Row(cells, cls="published"))
+    notes = ["Layer \"all\": the neurons of all layers pooled."] if "layer" in frame else []
+    if any(r.cls == "published" for r in rows):
+        notes.append(PUBLISHED_NOTE.replace(" they are not compared for bold.", ""))
     return Table("stability", "Stability of CLIP-Dissect labels: share of neurons whose "
                  "top-5 label set is unchanged when the number k of activating images grows, "
                  "mean Jaccard index of the two sets, top-1 agreement, and top-1 agreement "
                  "with the full probe set on sub-sampled probe sets (mean and standard "
                  "deviation over seeds).",
                  headers, rows, ["l"] * (len(headers) - len(value_columns))
-                 + ["r"] * len(value_columns),
-                 ["Layer \"all\": the neurons of all layers pooled."] if "layer" in frame else [])
+                 + ["r"] * len(value_columns), notes)
 
 
 def localisation(frame: pd.DataFrame) -> Table:
