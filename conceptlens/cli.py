@@ -2,6 +2,10 @@
 
 ``conceptlens convis IMAGE CONCEPT --clip NAME --hierarchy TSV [--out map.png]
 [--overlay overlay.png]`` writes the ConVis map of CONCEPT on IMAGE.
+
+``conceptlens describe IMAGE_FOLDER --concepts FILE [--target ...] [--layer ...]
+[--method ...] [--out table.csv]`` describes a target's neurons on a folder of images in
+one go, without a config (``conceptlens.quick``); by default the shipped world models.
 """
 
 from __future__ import annotations
@@ -94,7 +98,107 @@ def run_convis(args: argparse.Namespace) -> int:
     return 0
 
 
-SUBCOMMANDS: list[Callable[[argparse._SubParsersAction], None]] = [_add_convis]
+def _add_describe(sub: argparse._SubParsersAction) -> None:
+    from conceptlens.quick import METHODS
+
+    p = sub.add_parser(
+        "describe", help="describe a model's neurons on an image folder, without a config",
+        description="One-off concept descriptions of a target's neurons on the images under "
+        "a folder (recursively), with the workflow's methods but no config, cache, metrics or "
+        "report. Defaults: the shipped world target and world CLIP, layer fc, method www.")
+    p.add_argument("folder", type=Path, metavar="IMAGE_FOLDER", help="folder of images")
+    p.add_argument("--concepts", required=True, metavar="FILE",
+                   help="concept set, one concept a line ('world': the world vocabulary)")
+    p.add_argument("--target", default="world",
+                   help="world (resources/world/target.pt), a torchvision model name such as "
+                   "resnet50, timm:NAME, or a checkpoint file (default: world)")
+    p.add_argument("--weights", default=None,
+                   help="torchvision weights enum member (default DEFAULT) or timm tag; none "
+                   "= random weights")
+    p.add_argument("--arch", default=None,
+                   help="torchvision architecture of a checkpoint --target (omit for a world "
+                   "checkpoint)")
+    p.add_argument("--input-size", type=int, default=None,
+                   help="side of the target input in px (default 64 for the world, else 224)")
+    p.add_argument("--layer", action="append", dest="layers", metavar="LAYER",
+                   help="layer to describe, repeatable (default: the last linear layer, fc)")
+    p.add_argument("--units", nargs="+", default=None, metavar="UNIT",
+                   help="describe only these units of each layer, e.g. 0 3 or 0-9,12")
+    p.add_argument("--clip", default=None, metavar="NAME",
+                   help="open_clip model name (default: the world CLIP, conceptlens-world-clip)")
+    p.add_argument("--pretrained", default=None, metavar="TAG_OR_PATH",
+                   help="open_clip pretrained tag or checkpoint file; none = random weights "
+                   "(default for the world CLIP: resources/world/clip.pt)")
+    p.add_argument("--method", default="www", choices=list(METHODS), metavar="METHOD",
+                   help="www, gradcam_tvmf, gradcam_cos, center_tvmf (WWW family), or a "
+                   "CLIP-Dissect function: soft_wpmi, wpmi, cos, cos_cubed, rank_reorder "
+                   "(default: www)")
+    p.add_argument("--k", type=int, default=None,
+                   help="top-k images per neuron (WWW family: 40, at most 5%% of the images; "
+                   "CLIP-Dissect soft_wpmi 100, wpmi 28)")
+    p.add_argument("--alpha", type=float, default=None,
+                   help="WWW selection: concepts scoring >= alpha * best (default 0.95)")
+    p.add_argument("--kappa", type=float, default=None,
+                   help="t-vMF concentration of gradcam_tvmf and center_tvmf (default 1)")
+    p.add_argument("--template", default=None,
+                   help="prompt template with {} (default 'A photo of a {}' for the WWW family, "
+                   "'{}' for CLIP-Dissect)")
+    p.add_argument("--center-fraction", type=float, default=None,
+                   help="side of the centre / Grad-CAM crop as a fraction of the shorter image "
+                   "side (default 0.75 for the world, else 0.875)")
+    p.add_argument("--gradcam-layer", default="layer4",
+                   help="layer of the Grad-CAM view (default layer4)")
+    p.add_argument("--device", default="auto", help="auto, cpu or cuda")
+    p.add_argument("--batch-size", type=int, default=64)
+    p.add_argument("--workers", type=int, default=0, help="DataLoader processes reading images")
+    p.add_argument("--out", type=Path, default=None,
+                   help="write the descriptions table as CSV (lists joined by |; .parquet keeps "
+                   "them as lists) instead of printing a summary")
+    p.set_defaults(func=run_describe)
+
+
+def run_describe(args: argparse.Namespace) -> int:
+    import warnings
+
+    from conceptlens.describe import to_csv_frame
+    from conceptlens.files import atomic_path
+    from conceptlens.models.clip import OfflineWeightsError
+    from conceptlens.models.zoo import MissingWeightsError
+    from conceptlens.offline import MissingRequirementsError
+    from conceptlens.quick import describe_folder, option_message, summary_frame
+
+    def note(message: str) -> None:
+        print(f"conceptlens describe: {message}", file=sys.stderr)
+
+    try:
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always", UserWarning)
+            table = describe_folder(
+                args.folder, args.concepts, target=args.target, weights=args.weights,
+                arch=args.arch, layers=args.layers, clip=args.clip, pretrained=args.pretrained,
+                method=args.method, k=args.k, alpha=args.alpha, kappa=args.kappa,
+                template=args.template, units=args.units, device=args.device,
+                batch_size=args.batch_size, workers=args.workers, input_size=args.input_size,
+                center_fraction=args.center_fraction, gradcam_layer=args.gradcam_layer,
+                log=note)
+    except (ValueError, FileNotFoundError, OfflineWeightsError, MissingWeightsError,
+            MissingRequirementsError) as err:
+        raise SystemExit(f"conceptlens describe: {option_message(err)}") from None
+    for warning in caught:
+        note(f"warning: {warning.message}")
+    if args.out is None:
+        print(summary_frame(table).to_string(index=False))
+        return 0
+    with atomic_path(args.out) as tmp:
+        if args.out.suffix == ".parquet":
+            table.to_parquet(tmp, index=False)
+        else:
+            to_csv_frame(table).to_csv(tmp, index=False)
+    print(f"wrote {args.out} ({len(table)} units)")
+    return 0
+
+
+SUBCOMMANDS: list[Callable[[argparse._SubParsersAction], None]] = [_add_convis, _add_describe]
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -1,0 +1,459 @@
+"""One-off concept descriptions of an image folder, without a config: ``conceptlens describe``.
+
+:func:`describe_folder` runs the discovery DAG of the workflow in memory, with the same
+library functions and in the same order: index the folder (:mod:`conceptlens.probes`),
+crop the method's view (:mod:`conceptlens.views`), record the target's activations
+(:mod:`conceptlens.activations`), take each neuron's top-k images (:mod:`conceptlens.topk`),
+embed images and concepts with CLIP (:mod:`conceptlens.embeddings`), score and select
+concepts (:mod:`conceptlens.scoring`) and tabulate them (:mod:`conceptlens.describe`).
+Activations and embeddings are rounded to float16, as the workflow stores them, so the
+descriptions equal the workflow's on the same images (a slow test checks it).  Nothing is
+cached and everything is held in memory, so it suits folders of up to a few thousand
+images; use the workflow for more, or for metrics and reports.
+
+Defaults describe the world: the shipped target (``resources/world/target.pt``), its
+``fc`` layer and the shipped world CLIP (``resources/world/clip.pt``).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import warnings
+from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+if TYPE_CHECKING:  # torch and pandas load in the functions: `conceptlens --help` stays fast
+    import pandas as pd
+    import torch
+
+#: the shipped world checkpoints (target.pt, clip.pt)
+SHIPPED_DIR = Path(__file__).resolve().parents[1] / "resources" / "world"
+WORLD = "world"
+WORLD_INPUT_SIZE = 64
+#: the world's centre crop (config.yaml ``views.center_fraction``) and ImageNet's 224/256
+CENTER_FRACTION = {"world": 0.75, "real": 0.875}
+#: the default config's methods (config.yaml ``methods``); templates by family
+METHODS: dict[str, dict] = {
+    "www": {"family": "www", "view": "center", "similarity": "cosine"},
+    "gradcam_tvmf": {"family": "www", "view": "gradcam", "similarity": "tvmf"},
+    "gradcam_cos": {"family": "www", "view": "gradcam", "similarity": "cosine"},
+    "center_tvmf": {"family": "www", "view": "center", "similarity": "tvmf"},
+    **{f: {"family": "clip_dissect", "view": "full", "function": f}
+       for f in ("soft_wpmi", "wpmi", "cos", "cos_cubed", "rank_reorder")},
+}
+TEMPLATES = {"www": "A photo of a {}", "clip_dissect": "{}"}
+#: WWW's default k is at most this fraction of the images (k = 40 of 2,000 in the demo)
+DEFAULT_K_FRACTION = 0.05
+CHECKPOINT_SUFFIXES = (".pt", ".pth", ".bin", ".ckpt", ".safetensors")
+#: config keys named in library messages -> the ``describe`` options that set them
+OPTION_OF_KEY = {
+    "target.source: checkpoint and target.path": "--target FILE (with --arch NAME)",
+    "clip_models.world.pretrained": "--pretrained",
+    "target.path": "--target",
+    "target.name": "--target",
+    "target.weights": "--weights",
+    "probe.path": "IMAGE_FOLDER",
+    "--layer": "--layer",
+    "--gradcam-layer": "--gradcam-layer",
+}
+
+
+class DescribeError(ValueError):
+    """An argument of a one-off run is invalid; the message names it."""
+
+
+def option_message(err: BaseException | str) -> str:
+    """A library error message with the config keys it names replaced by the options."""
+    text = str(err).replace("under the keys named above", "with the options named above")
+    for key, option in OPTION_OF_KEY.items():
+        text = text.replace(f"config key {key}", option).replace(f"set {key}", f"set {option}")
+    return text
+
+
+def option_of_key(key: str) -> str:
+    """The option that sets a config key (a :class:`conceptlens.offline.Missing` key)."""
+    return next((option + key[len(k):] for k, option in OPTION_OF_KEY.items()
+                 if key.startswith(k)), key)
+
+
+# ------------------------------------------------------------------------ arguments
+
+
+def parse_units(given: str | int | Sequence[str | int] | None) -> np.ndarray | None:
+    """Unit ids from ints or strings such as ``"0-9,12"`` -> sorted unique (n,) int64."""
+    if given is None:
+        return None
+    if isinstance(given, (str, int)):
+        given = [given]
+    units: list[int] = []
+    for part in (p for g in given for p in str(g).split(",") if p.strip()):
+        match = re.fullmatch(r"\s*(\d+)\s*(?:-\s*(\d+)\s*)?", part)
+        if match is None:
+            raise DescribeError(f"--units: {part!r} is not a unit id or a range such as 0-9")
+        lo, hi = int(match[1]), int(match[2] or match[1])
+        if hi < lo:
+            raise DescribeError(f"--units: empty range {part!r}")
+        units += range(lo, hi + 1)
+    if not units:
+        raise DescribeError("--units: no unit ids given")
+    return np.unique(np.asarray(units, dtype=np.int64))
+
+
+def load_concepts(concepts: str | os.PathLike | Sequence[str]) -> list[str]:
+    """A concept list: given as one, read from a one-per-line file, or ``"world"`` (the
+    world vocabulary, when no file of that name exists)."""
+    from conceptlens.world.concepts import read_concept_set
+
+    if not isinstance(concepts, (str, os.PathLike)):
+        concepts = [str(c) for c in concepts]
+        if not concepts or len(set(concepts)) != len(concepts):
+            raise DescribeError("concepts: the list is empty or has duplicates")
+        return concepts
+    path = Path(concepts)
+    if path.is_file():
+        return read_concept_set(path)
+    if str(concepts) == WORLD:
+        from conceptlens.world.vocabulary import world_concepts
+
+        return world_concepts()
+    raise DescribeError(f"--concepts: concept file {str(path)!r} not found (one concept a line, "
+                        "or 'world' for the world vocabulary)")
+
+
+def target_spec(target: str = WORLD, weights: str | None = None, arch: str | None = None,
+                input_size: int | None = None) -> dict:
+    """A :func:`conceptlens.models.zoo.load_target` spec from ``describe``'s options.
+
+    ``target``: ``world`` (the shipped world target), ``timm:NAME``, a checkpoint file
+    (with ``arch``, its torchvision architecture; without, a world checkpoint), or a
+    torchvision model name.  ``weights``: torchvision enum member (default ``DEFAULT``) or
+    timm tag; ``none`` = random initialisation.
+    """
+    random = weights is not None and weights.lower() == "none"
+    if target == WORLD or _is_checkpoint(target):
+        if weights is not None:
+            raise DescribeError(f"--weights applies to torchvision and timm targets, not to "
+                                f"--target {target} (a checkpoint holds its own weights)")
+        if target == WORLD:
+            return {"source": "world", "path": str(SHIPPED_DIR / "target.pt"),
+                    "input_size": input_size or WORLD_INPUT_SIZE}
+        size = input_size or (224 if arch else WORLD_INPUT_SIZE)
+        return {"source": "checkpoint", "name": arch, "path": target, "input_size": size}
+    if arch is not None:
+        raise DescribeError(f"--arch applies to a checkpoint --target, not to {target!r}")
+    source, name = ("timm", target.removeprefix("timm:")) if target.startswith("timm:") else (
+        "torchvision", target)
+    default = None if source == "timm" else "DEFAULT"
+    return {"source": source, "name": name,
+            "weights": None if random else (weights or default), "input_size": input_size or 224}
+
+
+def _is_checkpoint(target: str) -> bool:
+    return (os.sep in target or target.lower().endswith(CHECKPOINT_SUFFIXES)
+            or Path(target).is_file())
+
+
+def clip_spec(clip: str | None = None, pretrained: str | None = None) -> tuple[str, str | None]:
+    """(open_clip name, pretrained tag / file / None for random weights): the world CLIP
+    with its shipped checkpoint by default; ``none`` = random weights."""
+    from conceptlens.models.clip import WORLD_CLIP_NAME
+
+    name = WORLD_CLIP_NAME if clip in (None, WORLD) else clip
+    if pretrained is None:
+        if name != WORLD_CLIP_NAME:
+            raise DescribeError(f"--clip {name} needs --pretrained: an open_clip tag, a local "
+                                "checkpoint file, or none for random weights")
+        return name, str(SHIPPED_DIR / "clip.pt")
+    return name, None if pretrained.lower() == "none" else pretrained
+
+
+def method_settings(method: str, k: int | None = None, alpha: float | None = None,
+                    kappa: float | None = None, template: str | None = None) -> dict:
+    """The named method's settings (the workflow's defaults) with the given overrides.
+
+    ``k`` is WWW's top-k or CLIP-Dissect's ``top_k`` (soft_wpmi, wpmi); ``alpha`` applies
+    to the WWW family, ``kappa`` to its t-vMF methods.
+    """
+    from conceptlens import config
+
+    if method not in METHODS:
+        raise DescribeError(f"--method: {method!r} (valid: {', '.join(METHODS)})")
+    given = dict(METHODS[method])
+    www = given["family"] == "www"
+    for option, value, applies in (
+            ("--k", k, www or given.get("function") in config.CLIP_DISSECT_TOP_K),
+            ("--alpha", alpha, www),
+            ("--kappa", kappa, given.get("similarity") == "tvmf")):
+        if value is not None and not applies:
+            raise DescribeError(f"{option} does not apply to method {method}")
+    if k is not None:
+        if k < 1:
+            raise DescribeError(f"--k must be >= 1, got {k}")
+        given["k" if www else "top_k"] = k
+    if alpha is not None:
+        given["alpha"] = alpha
+    if kappa is not None:
+        given["kappa"] = kappa
+    settings = config.method_settings({"methods": {method: given}})[method]
+    settings["template"] = TEMPLATES[settings["family"]] if template is None else template
+    if "{}" not in settings["template"]:
+        raise DescribeError(f"--template: {settings['template']!r} has no {{}} for the concept")
+    return settings
+
+
+def www_k(given: int | None, default: int, n_images: int) -> int:
+    """WWW's k on ``n_images``: ``given`` (clamped to n_images with a warning), else the
+    workflow's ``default`` capped at :data:`DEFAULT_K_FRACTION` of the images (at least 1):
+    top-k sets much larger than the images of one concept mix in images the neuron
+    barely responds to (on 100 world images, k = 40 finds 3-5 of the 10 fc classes, k = 5
+    finds 7-9)."""
+    if given is None:
+        return max(1, min(default, round(DEFAULT_K_FRACTION * n_images)))
+    if given > n_images:
+        warnings.warn(f"k={given} requested but there are only {n_images} images; "
+                      f"using k={n_images}", stacklevel=3)
+        return n_images
+    return given
+
+
+# ------------------------------------------------------------------------ stages
+
+
+def view_boxes(view: str, sizes: np.ndarray, files: list[Path], model: torch.nn.Module,
+               spec: Mapping, center_fraction: float, gradcam_layer: str, batch_size: int,
+               workers: int, device: torch.device) -> np.ndarray:
+    """(n, 4) crop boxes of ``view`` for images of ``sizes`` (n, 2), as the views rule."""
+    from conceptlens import views
+    from conceptlens.models.zoo import target_preprocess
+
+    if view == "full":
+        return views.square_boxes(sizes, 1.0)
+    if view == "center":
+        return views.square_boxes(sizes, center_fraction)
+    full = views.square_boxes(sizes, 1.0)
+    preprocess = target_preprocess(spec)
+    layer = dict(model.named_modules())[gradcam_layer]
+    peaks = [views.map_peaks(views.gradcam_maps(model, layer, preprocess.normalize(x.to(device)))[0])
+             for x in views.view_loader(files, full, preprocess.input_size, batch_size, workers)]
+    peaks_xy = views.peaks_in_image(np.concatenate(peaks), full, preprocess.input_size)
+    side = views.crop_side(sizes[:, 0], sizes[:, 1], center_fraction)
+    return views.boxes_around(peaks_xy, side, sizes[:, 0], sizes[:, 1])
+
+
+def target_activations(model: torch.nn.Module, spec: Mapping, files: list[Path],
+                       boxes: np.ndarray, layers: list[str], reduction: str, batch_size: int,
+                       workers: int, device: torch.device) -> dict[str, np.ndarray]:
+    """Layer -> (n_images, n_neurons) float32 activations on the view, float16-rounded."""
+    from conceptlens.activations import record_activations
+    from conceptlens.models.zoo import target_preprocess
+    from conceptlens.views import view_loader
+
+    preprocess = target_preprocess(spec)
+    loader = view_loader(files, boxes, preprocess.input_size, batch_size, workers)
+    acts = record_activations(model, (preprocess.normalize(x) for x in loader), layers,
+                              reduction, device)
+    return {layer: _half(a) for layer, a in acts.items()}
+
+
+def clip_image_embeddings(model: torch.nn.Module, files: list[Path], boxes: np.ndarray,
+                          ids: np.ndarray, batch_size: int, workers: int) -> torch.Tensor:
+    """(len(ids), d) L2-normalised CLIP embeddings of images ``ids`` on the view."""
+    import torch
+
+    from conceptlens.models.clip import clip_input_size, clip_normalize_float, encode_images
+    from conceptlens.views import view_loader
+
+    device = next(model.parameters()).device
+    out = [encode_images(model, clip_normalize_float(model, x.to(device)), batch_size).cpu()
+           for x in view_loader(files, boxes, clip_input_size(model), batch_size, workers, ids)]
+    return torch.from_numpy(_half(torch.cat(out).numpy()))
+
+
+def score_layer(settings: Mapping, layer: str, acts: np.ndarray, units: np.ndarray,
+                topk: np.ndarray | None, image_ids: np.ndarray, image_emb: torch.Tensor,
+                concepts: list[str], text_emb: torch.Tensor, template_emb: torch.Tensor
+                ) -> pd.DataFrame:
+    """Descriptions of ``units`` of one layer, as the describe rule computes them.
+
+    acts: (n_images, n_neurons); topk: (len(units), k) image ids of the units' top-k (WWW
+    family; None for CLIP-Dissect); image_emb: (len(image_ids), d) embeddings of the images
+    ``image_ids`` (the top-k images for WWW, every image for CLIP-Dissect); text_emb (m, d).
+    """
+    import torch
+
+    from conceptlens.describe import descriptions_table, top1_selection
+    from conceptlens.embeddings import rows_of
+    from conceptlens.scoring import CLIP_DISSECT_FUNCTIONS, select_concepts, www_scores
+    from conceptlens.stability import canonical_order
+
+    if settings["family"] == "www":
+        rows = torch.from_numpy(rows_of(image_ids, topk))
+        scores = www_scores(image_emb, rows, text_emb, template_emb,
+                            similarity=settings["similarity"], kappa=settings.get("kappa", 0.0))
+        selected, weak = select_concepts(scores, settings["alpha"])
+        table = descriptions_table(layer, scores, concepts, selected, weak)
+    else:
+        clip_feats = image_emb @ text_emb.T
+        target_feats = torch.from_numpy(acts)
+        # Tied activations (ReLU zeros) would make top-k sets depend on the folder order;
+        # scoring the images in an order fixed by their content makes them not.
+        order = canonical_order(clip_feats, target_feats)
+        kwargs = {"top_k": settings["top_k"]} if "top_k" in settings else {}
+        scores = CLIP_DISSECT_FUNCTIONS[settings["function"]](clip_feats[order],
+                                                              target_feats[order], **kwargs)
+        # PMI scores depend on all neurons of the call: score all, keep the asked ones;
+        # NaN (rank_reorder on negative similarities) ranks last
+        scores = torch.nan_to_num(scores[torch.from_numpy(units)], nan=float("-inf"))
+        table = descriptions_table(layer, scores, concepts, top1_selection(scores))
+    table["unit"] = units
+    return table
+
+
+def _half(x: np.ndarray) -> np.ndarray:
+    """float32 values rounded to float16 (the workflow's storage precision)."""
+    return np.asarray(x, dtype=np.float16).astype(np.float32)
+
+
+# ------------------------------------------------------------------------ the run
+
+
+def describe_folder(folder: str | os.PathLike, concepts: str | os.PathLike | Sequence[str], *,
+                    target: str = WORLD, weights: str | None = None, arch: str | None = None,
+                    layers: str | Sequence[str] | None = None, clip: str | None = None,
+                    pretrained: str | None = None, method: str = "www", k: int | None = None,
+                    alpha: float | None = None, kappa: float | None = None,
+                    template: str | None = None, units: str | Sequence[str | int] | None = None,
+                    device: str = "auto", batch_size: int = 64, workers: int = 0,
+                    input_size: int | None = None, center_fraction: float | None = None,
+                    gradcam_layer: str = "layer4", reduction: str = "mean",
+                    log: Callable[[str], None] | None = None) -> pd.DataFrame:
+    """Describe the neurons of ``layers`` of a target on the images under ``folder``.
+
+    Arguments are ``conceptlens describe``'s options (see :func:`target_spec`,
+    :func:`clip_spec`, :func:`method_settings`, :func:`parse_units`); ``layers`` defaults
+    to the target's last linear layer (fc).  WWW's ``k`` defaults to 40 capped at 5% of
+    the images (:func:`www_k`); a ``k`` or CLIP-Dissect ``top_k`` larger than the number
+    of images is clamped to it with a warning.
+
+    Returns the workflow's descriptions table, one row per (layer, unit): ``layer, unit,
+    concept, concepts, scores, top5, top5_scores, weak``; ``attrs`` records the method,
+    its settings and the number of images.
+
+    Raises :class:`DescribeError` / :class:`ValueError` subclasses naming a bad argument,
+    and :class:`conceptlens.offline.MissingRequirementsError` listing every weight file or
+    download that is not available here (before anything is loaded).
+    """
+    import pandas as pd
+    import torch
+
+    from conceptlens.activations import layer_widths, resolve_device
+    from conceptlens.embeddings import embed_concepts
+    from conceptlens.ground_truth import output_layer_name
+    from conceptlens.models.clip import load_clip
+    from conceptlens.models.zoo import TargetSpecError, check_layers, load_target
+    from conceptlens.offline import Missing, MissingRequirementsError, missing_requirements
+    from conceptlens.probes import ProbeSetError, probe_index
+    from conceptlens.topk import topk_images
+
+    say = log or (lambda _msg: None)
+    root = Path(folder).expanduser()
+    if not root.is_dir():
+        raise DescribeError(f"image folder {str(root)!r} "
+                            + ("is not a folder" if root.exists() else "does not exist"))
+    concept_list = load_concepts(concepts)
+    settings = method_settings(method, k, alpha, kappa, template)
+    spec = target_spec(target, weights, arch, input_size)
+    clip_name, clip_pretrained = clip_spec(clip, pretrained)
+    fraction = center_fraction or CENTER_FRACTION["world" if spec["source"] == "world" else "real"]
+    if batch_size < 1:
+        raise DescribeError(f"--batch-size must be >= 1, got {batch_size}")
+    missing = missing_requirements({"target": spec, "clip_models": {
+        WORLD: {"name": clip_name, "pretrained": clip_pretrained}}})
+    if missing:
+        raise MissingRequirementsError([Missing(m.item, m.reason, option_of_key(m.key))
+                                        for m in missing], "this run")
+    try:
+        torch_device = resolve_device(device)
+    except RuntimeError as err:
+        raise DescribeError(f"--device: {err}".replace("config key device: ", "")) from None
+    try:
+        index = probe_index({"source": "folder", "path": str(root)})
+    except ProbeSetError as err:
+        raise ProbeSetError(option_message(err)) from None
+    files, sizes = [Path(f) for f in index["file"]], index[["width", "height"]].to_numpy()
+    say(f"{len(files)} images under {root}")
+
+    try:
+        model, _ = load_target(spec, torch_device)
+    except TargetSpecError as err:
+        if spec["source"] != "checkpoint":
+            raise
+        if not spec["name"]:  # not a world checkpoint, and no architecture given
+            raise DescribeError(f"--target {spec['path']} is not a world checkpoint: give its "
+                                "torchvision architecture with --arch NAME") from None
+        raise TargetSpecError(str(err).replace("config key target.name", "--arch")) from None
+    layers = [layers] if isinstance(layers, str) else layers
+    layers = list(dict.fromkeys(layers or [output_layer_name(model)]))
+    check_layers(model, layers, "--layer")
+    if settings["view"] == "gradcam":
+        check_layers(model, [gradcam_layer], "--gradcam-layer")
+    widths = layer_widths(model, layers, spec["input_size"], torch_device)
+    chosen = _units_of_layers(parse_units(units), widths)
+    if settings["family"] == "www":
+        settings["k"] = www_k(k, settings["k"], len(files))
+        say(f"{method}: top-{settings['k']} images per neuron")
+    boxes = view_boxes(settings["view"], sizes, files, model, spec, fraction, gradcam_layer,
+                       batch_size, workers, torch_device)
+    acts = target_activations(model, spec, files, boxes, layers, reduction, batch_size, workers,
+                              torch_device)
+    del model
+    say(f"{settings['view']} view: activations of "
+        + ", ".join(f"{layer} ({w} units)" for layer, w in widths.items()))
+
+    if settings["family"] == "www":
+        topk = {layer: topk_images(acts[layer][:, u], settings["k"])[0]
+                for layer, u in chosen.items()}
+        ids = np.unique(np.concatenate([t.ravel() for t in topk.values()]))
+    else:
+        topk = dict.fromkeys(chosen)
+        ids = np.arange(len(files))
+    clip_model, _, tokenizer = load_clip(clip_name, clip_pretrained, torch_device)
+    text_emb, template_emb = (torch.from_numpy(_half(e)) for e in
+                              embed_concepts(clip_model, tokenizer, concept_list,
+                                             settings["template"]))
+    image_emb = clip_image_embeddings(clip_model, files, boxes, ids, batch_size, workers)
+    del clip_model
+    say(f"CLIP {clip_name}: {len(ids)} images, {len(concept_list)} concepts")
+    # scoring runs on the CPU, as the describe rule's
+    table = pd.concat([score_layer(settings, layer, acts[layer], u, topk[layer], ids, image_emb,
+                                   concept_list, text_emb, template_emb)
+                       for layer, u in chosen.items()], ignore_index=True)
+    table.attrs.update(method=method, settings=dict(settings), n_images=len(files),
+                       clip=clip_name, target=spec.get("name") or spec["source"])
+    return table
+
+
+def _units_of_layers(units: np.ndarray | None, widths: Mapping[str, int]
+                     ) -> dict[str, np.ndarray]:
+    """Layer -> (n,) unit ids to describe: ``units`` (sorted) or all of the layer's."""
+    if units is None:
+        return {layer: np.arange(w) for layer, w in widths.items()}
+    for layer, width in widths.items():
+        if units[-1] >= width:
+            raise DescribeError(f"--units: unit {units[-1]} does not exist in layer {layer} "
+                                f"({width} units: 0-{width - 1})")
+    return dict.fromkeys(widths, units)
+
+
+def summary_frame(table: pd.DataFrame) -> pd.DataFrame:
+    """The printed table: ``layer, unit, concepts`` (selected, best first, comma-joined)
+    and ``score`` (of the best concept, 4 decimals)."""
+    import pandas as pd
+
+    return pd.DataFrame({"layer": table["layer"], "unit": table["unit"],
+                         "concepts": table["concepts"].map(", ".join),
+                         "score": table["scores"].map(lambda s: f"{s[0]:.4f}" if s else "")})
