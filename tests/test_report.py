@@ -545,3 +545,22 @@ def test_ablation_and_stability_show_published_rows():
     assert texts[2][1] == "layer1" and t.rows[1].cls == "published"
     with pytest.raises(ValueError, match=r"published_stability\[broden_10k_wpmi\].*top-1"):
         tables.stability(stab, {"broden_10k_wpmi": {"top-1 5->10": 1.0}})
+
+
+def test_summary_names_the_target_and_probe_in_words():
+    from conceptlens.report.sections import describe_probe, describe_target
+
+    world = {"run": "w", "target": {"source": "world", "path": None},
+             "world_models": {"source": "shipped", "shipped_dir": "resources/world"}}
+    assert describe_target(world) == ("world target: ResNet-18 shape classifier (shipped "
+                                      "checkpoint resources/world/target.pt)")
+    real = {"target": {"source": "torchvision", "name": "resnet50", "weights": "IMAGENET1K_V2",
+                       "path": None, "input_size": 224, "class_names": "imagenet"},
+            "probe": {"source": "imagenet", "path": "/data/val", "labels": None, "limit": None}}
+    assert describe_target(real) == ("torchvision resnet50, weights IMAGENET1K_V2, input "
+                                      "224 px, class names from imagenet")
+    assert describe_probe(real, None) == "ImageNet val at /data/val"
+    ckpt = {"target": {"source": "checkpoint", "architecture": "timm", "name": "vit_small",
+                       "path": "m.pt", "weights": None}}
+    assert describe_target(ckpt) == "timm vit_small from checkpoint m.pt"
+    assert "None" not in describe_probe({"probe": {"source": "world"}, "world": {}}, None)

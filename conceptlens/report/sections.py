@@ -138,29 +138,55 @@ def software_versions(packages: Sequence[str] = SOFTWARE) -> list[tuple[str, str
 
 
 def describe_target(config: Mapping) -> str:
-    """The target model in words: a configured ``target`` entry, else the world target."""
+    """The target model in words: the world target, or a torchvision / timm model by name
+    and weights, or a local checkpoint."""
     target = config.get("target")
-    if isinstance(target, Mapping):
-        return ", ".join(f"{k}: {v}" for k, v in target.items())
-    if target:
-        return str(target)
-    models = config.get("world_models", {})
-    source = models.get("source", "shipped")
-    where = (f"{models.get('shipped_dir', 'resources/world')}/target.pt" if source == "shipped"
-             else f"results/{config.get('run', '<run>')}/models/target.pt (trained by this run)")
-    return f"world target: ResNet-18 shape classifier ({source} checkpoint {where})"
+    if isinstance(target, str):
+        return target
+    target = dict(target or {})
+    source = target.get("source", "world")
+    if source == "world":
+        models = config.get("world_models", {})
+        how = models.get("source", "shipped")
+        where = target.get("path") or (
+            f"{models.get('shipped_dir', 'resources/world')}/target.pt" if how == "shipped"
+            else f"results/{config.get('run', '<run>')}/models/target.pt (trained by this run)")
+        return f"world target: ResNet-18 shape classifier ({how} checkpoint {where})"
+    if source == "checkpoint":
+        text = (f"{target.get('architecture', 'torchvision')} {target.get('name')} from "
+                f"checkpoint {target.get('path')}")
+    else:
+        weights = target.get("weights")
+        text = (f"{source} {target.get('name')}, "
+                + (f"weights {weights}" if weights not in (None, "", "none")
+                   else "random weights"))
+    if target.get("input_size"):
+        text += f", input {target['input_size']} px"
+    if target.get("class_names"):
+        text += f", class names from {target['class_names']}"
+    return text
+
+
+PROBE_SOURCES = {"imagenet": "ImageNet val", "broden": "Broden", "folder": "image folder"}
 
 
 def describe_probe(config: Mapping, probe: ProbeImages | None) -> str:
-    """The probe set in words: size and image side from the split itself when given."""
+    """The probe set in words: the world split (size and image side from the split itself
+    when given), or a real set's source, folder and labels."""
     probe_cfg = config.get("probe")
-    if isinstance(probe_cfg, Mapping):
-        text = ", ".join(f"{k}: {v}" for k, v in probe_cfg.items())
-    else:
-        world = config.get("world", {})
-        text = (f"synthetic world probe split (seed {world.get('probe_seed', MISSING)}, "
-                f"distractor near the centre with probability "
-                f"{world.get('central_distractor_probability', MISSING)})")
+    probe_cfg = dict(probe_cfg) if isinstance(probe_cfg, Mapping) else {"source": "world"}
+    source = probe_cfg.get("source", "world")
+    if source != "world":
+        text = f"{PROBE_SOURCES.get(source, source)} at {probe_cfg.get('path')}"
+        if probe_cfg.get("labels"):
+            text += f" (labels: {probe_cfg['labels']})"
+        if probe_cfg.get("limit"):
+            text += f", first {format_count(probe_cfg['limit'])} images"
+        return f"{format_count(len(probe))} images; {text}" if probe is not None else text
+    world = config.get("world", {})
+    text = (f"synthetic world probe split (seed {world.get('probe_seed', MISSING)}, "
+            f"distractor near the centre with probability "
+            f"{world.get('central_distractor_probability', MISSING)})")
     if probe is not None and len(probe):
         h, w = probe[int(probe.attributes.index[0])].shape[:2]
         text = f"{format_count(len(probe))} images of {w} × {h} px; {text}"
