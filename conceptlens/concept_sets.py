@@ -62,6 +62,10 @@ DERIVED_SETS = ("world", "wordnet")
 BUILTIN_NAMES = (*DERIVED_SETS, *BUILTIN_DOWNLOADS)
 
 
+# results/<DOWNLOADS_FOLDER>/concept_sets/<name>.txt: the downloads every run shares
+DOWNLOADS_FOLDER = "downloads"
+
+
 class ConceptSetError(RuntimeError):
     """A concept set cannot be downloaded or derived; the message names the URL or file."""
 

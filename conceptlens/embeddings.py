@@ -35,6 +35,23 @@ def embed_concepts(model: nn.Module, tokenizer, concepts: list[str], template: s
     return emb, alone_emb
 
 
+def embed_view_images(model: nn.Module, files: list, boxes: np.ndarray, ids: np.ndarray,
+                      batch_size: int, workers: int, precision: str = "float32") -> np.ndarray:
+    """(len(ids), d) float32 L2-normalised CLIP embeddings of images ``ids`` of ``files``
+    cropped to ``boxes`` (n, 4), streamed in batches; ``precision``: float32 or autocast."""
+    from conceptlens.activations import precision_context
+    from conceptlens.models.clip import clip_input_size, clip_normalize_float
+    from conceptlens.views import view_loader
+
+    device = next(model.parameters()).device
+    out = []
+    with torch.no_grad(), precision_context(precision, device):
+        for x in view_loader(files, boxes, clip_input_size(model), batch_size, workers, ids):
+            emb = model.encode_image(clip_normalize_float(model, x.to(device, non_blocking=True)))
+            out.append(nn.functional.normalize(emb.float(), dim=-1).cpu().numpy())
+    return np.concatenate(out) if out else np.zeros((0, 0), np.float32)
+
+
 def _atomic_savez(path: str | os.PathLike, **arrays) -> None:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)

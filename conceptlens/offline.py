@@ -186,10 +186,10 @@ def _concepts_missing(concept_sets: Mapping, built: Path | None, mirror: str | N
         elif name == "world":
             continue
         elif name != "wordnet":
-            from conceptlens.concept_sets import BUILTIN_DOWNLOADS, download_url
+            from conceptlens.concept_sets import BUILTIN_DOWNLOADS, DOWNLOADS_FOLDER, download_url
 
             if built is not None and any((d / f"{name}.txt").is_file() for d in (
-                    built, built.parents[1] / "downloads" / "concept_sets")):
+                    built, built.parents[1] / DOWNLOADS_FOLDER / "concept_sets")):
                 continue
             if name not in BUILTIN_DOWNLOADS:
                 out.append(Missing(f"concept set {name}", "null names a set the workflow builds "

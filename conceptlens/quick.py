@@ -34,18 +34,27 @@ if TYPE_CHECKING:  # torch and pandas load in the functions: `conceptlens --help
 SHIPPED_DIR = Path(__file__).resolve().parents[1] / "resources" / "world"
 WORLD = "world"
 WORLD_INPUT_SIZE = 64
-#: the world's centre crop (config.yaml ``views.center_fraction``) and ImageNet's 224/256
-CENTER_FRACTION = {"world": 0.75, "real": 0.875}
-#: the default config's methods (config.yaml ``methods``); templates by family
-METHODS: dict[str, dict] = {
-    "www": {"family": "www", "view": "center", "similarity": "cosine"},
-    "gradcam_tvmf": {"family": "www", "view": "gradcam", "similarity": "tvmf"},
-    "gradcam_cos": {"family": "www", "view": "gradcam", "similarity": "cosine"},
-    "center_tvmf": {"family": "www", "view": "center", "similarity": "tvmf"},
-    **{f: {"family": "clip_dissect", "view": "full", "function": f}
-       for f in ("soft_wpmi", "wpmi", "cos", "cos_cubed", "rank_reorder")},
-}
-TEMPLATES = {"www": "A photo of a {}", "clip_dissect": "{}"}
+#: the default config (the world demo), whose methods, templates and centre crop are the
+#: defaults here too; ImageNet-style targets crop 224 of 256 (0.875)
+DEFAULT_CONFIG = Path(__file__).resolve().parents[1] / "config.yaml"
+REAL_CENTER_FRACTION = 0.875
+
+
+def _default_config() -> dict:
+    import yaml  # not conceptlens.config: it imports torchvision, and --help stays fast
+
+    return yaml.safe_load(DEFAULT_CONFIG.read_text())
+
+
+_DEFAULTS = _default_config()
+#: the default config's named methods (family, view, similarity / function, k, alpha ...)
+METHODS: dict[str, dict] = {name: {k: v for k, v in m.items() if k not in ("template",
+                                                                          "clip_model")}
+                            for name, m in _DEFAULTS["methods"].items()}
+#: prompt template of each method (the default config's)
+TEMPLATES: dict[str, str] = {name: _DEFAULTS["templates"][m["template"]]
+                             for name, m in _DEFAULTS["methods"].items()}
+WORLD_CENTER_FRACTION: float = _DEFAULTS["views"]["center_fraction"]
 #: WWW's default k is at most this fraction of the images (k = 40 of 2,000 in the demo)
 DEFAULT_K_FRACTION = 0.05
 CHECKPOINT_SUFFIXES = (".pt", ".pth", ".bin", ".ckpt", ".safetensors")
@@ -199,7 +208,7 @@ def method_settings(method: str, k: int | None = None, alpha: float | None = Non
     if kappa is not None:
         given["kappa"] = kappa
     settings = config.method_settings({"methods": {method: given}})[method]
-    settings["template"] = TEMPLATES[settings["family"]] if template is None else template
+    settings["template"] = TEMPLATES[method] if template is None else template
     if "{}" not in settings["template"]:
         raise DescribeError(f"--template: {settings['template']!r} has no {{}} for the concept")
     return settings
@@ -234,14 +243,10 @@ def view_boxes(view: str, sizes: np.ndarray, files: list[Path], model: torch.nn.
         return views.square_boxes(sizes, 1.0)
     if view == "center":
         return views.square_boxes(sizes, center_fraction)
-    full = views.square_boxes(sizes, 1.0)
-    preprocess = target_preprocess(spec)
     layer = dict(model.named_modules())[gradcam_layer]
-    peaks = [views.map_peaks(views.gradcam_maps(model, layer, preprocess.normalize(x.to(device)))[0])
-             for x in views.view_loader(files, full, preprocess.input_size, batch_size, workers)]
-    peaks_xy = views.peaks_in_image(np.concatenate(peaks), full, preprocess.input_size)
-    side = views.crop_side(sizes[:, 0], sizes[:, 1], center_fraction)
-    return views.boxes_around(peaks_xy, side, sizes[:, 0], sizes[:, 1])
+    boxes, _, _ = views.gradcam_boxes(model, layer, target_preprocess(spec), files, sizes,
+                                      center_fraction, batch_size, workers, device)
+    return boxes
 
 
 def target_activations(model: torch.nn.Module, spec: Mapping, files: list[Path],
@@ -264,13 +269,10 @@ def clip_image_embeddings(model: torch.nn.Module, files: list[Path], boxes: np.n
     """(len(ids), d) L2-normalised CLIP embeddings of images ``ids`` on the view."""
     import torch
 
-    from conceptlens.models.clip import clip_input_size, clip_normalize_float, encode_images
-    from conceptlens.views import view_loader
+    from conceptlens.embeddings import embed_view_images
 
-    device = next(model.parameters()).device
-    out = [encode_images(model, clip_normalize_float(model, x.to(device)), batch_size).cpu()
-           for x in view_loader(files, boxes, clip_input_size(model), batch_size, workers, ids)]
-    return torch.from_numpy(_half(torch.cat(out).numpy()))
+    return torch.from_numpy(_half(embed_view_images(model, files, boxes, ids, batch_size,
+                                                    workers)))
 
 
 def score_layer(settings: Mapping, layer: str, acts: np.ndarray, units: np.ndarray,
@@ -285,30 +287,17 @@ def score_layer(settings: Mapping, layer: str, acts: np.ndarray, units: np.ndarr
     """
     import torch
 
-    from conceptlens.describe import descriptions_table, top1_selection
-    from conceptlens.embeddings import rows_of
-    from conceptlens.scoring import CLIP_DISSECT_FUNCTIONS, select_concepts, www_scores
-    from conceptlens.stability import canonical_order
+    from conceptlens.describe import descriptions_table, method_scores
 
     if settings["family"] == "www":
-        rows = torch.from_numpy(rows_of(image_ids, topk))
-        scores = www_scores(image_emb, rows, text_emb, template_emb,
-                            similarity=settings["similarity"], kappa=settings.get("kappa", 0.0))
-        selected, weak = select_concepts(scores, settings["alpha"])
-        table = descriptions_table(layer, scores, concepts, selected, weak)
+        result = method_scores(settings, image_ids, image_emb, text_emb, template_emb, topk=topk)
+        table = descriptions_table(layer, result.scores, concepts, result.selected, result.weak)
     else:
-        clip_feats = image_emb @ text_emb.T
-        target_feats = torch.from_numpy(acts)
-        # Tied activations (ReLU zeros) would make top-k sets depend on the folder order;
-        # scoring the images in an order fixed by their content makes them not.
-        order = canonical_order(clip_feats, target_feats)
-        kwargs = {"top_k": settings["top_k"]} if "top_k" in settings else {}
-        scores = CLIP_DISSECT_FUNCTIONS[settings["function"]](clip_feats[order],
-                                                              target_feats[order], **kwargs)
-        # PMI scores depend on all neurons of the call: score all, keep the asked ones;
-        # NaN (rank_reorder on negative similarities) ranks last
-        scores = torch.nan_to_num(scores[torch.from_numpy(units)], nan=float("-inf"))
-        table = descriptions_table(layer, scores, concepts, top1_selection(scores))
+        # PMI scores depend on all neurons of the call: score all, keep the asked ones
+        result = method_scores(settings, image_ids, image_emb, text_emb, template_emb,
+                               activations=acts)
+        keep = torch.from_numpy(units)
+        table = descriptions_table(layer, result.scores[keep], concepts, result.selected[keep])
     table["unit"] = units
     return table
 
@@ -368,7 +357,8 @@ def describe_folder(folder: str | os.PathLike, concepts: str | os.PathLike | Seq
     settings = method_settings(method, k, alpha, kappa, template)
     spec = target_spec(target, weights, arch, input_size)
     clip_name, clip_pretrained = clip_spec(clip, pretrained)
-    fraction = center_fraction or CENTER_FRACTION["world" if spec["source"] == "world" else "real"]
+    fraction = center_fraction or (WORLD_CENTER_FRACTION if spec["source"] == "world"
+                                   else REAL_CENTER_FRACTION)
     if batch_size < 1:
         raise DescribeError(f"--batch-size must be >= 1, got {batch_size}")
     missing = missing_requirements({"target": spec, "clip_models": {

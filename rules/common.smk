@@ -12,7 +12,7 @@ _pythonpath = [str(Path(workflow.basedir)), os.environ.get("PYTHONPATH", "")]
 os.environ.update(PYTHONPATH=os.pathsep.join(p for p in _pythonpath if p))
 sys.path.insert(0, str(Path(workflow.basedir)))
 
-from conceptlens.concept_sets import BUILTIN_DOWNLOADS, download_url
+from conceptlens.concept_sets import BUILTIN_DOWNLOADS, DOWNLOADS_FOLDER, download_url
 from conceptlens.config import (
     apply_base,
     check_config,
@@ -27,7 +27,7 @@ check_config(config)
 
 RESULTS = f"results/{config['run']}"
 # Concept-set downloads, shared by every run (sha256-checked, fetched once).
-DOWNLOADS = "results/downloads"
+DOWNLOADS = f"results/{DOWNLOADS_FOLDER}"
 THREADS = config["threads"]
 WORLD = config["world"]
 TARGET = config["target"]

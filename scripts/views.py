@@ -14,16 +14,7 @@ import pandas as pd
 from conceptlens.activations import resolve_device
 from conceptlens.models.zoo import load_target, target_preprocess
 from conceptlens.probes import probe_files, probe_sizes
-from conceptlens.views import (
-    boxes_around,
-    crop_side,
-    gradcam_maps,
-    map_peaks,
-    peaks_in_image,
-    save_boxes,
-    square_boxes,
-    view_loader,
-)
+from conceptlens.views import gradcam_boxes, save_boxes, square_boxes
 from conceptlens.workflow import rule_context
 
 
@@ -54,20 +45,10 @@ with rule_context(snakemake) as log:  # noqa: F821
         preprocess = target_preprocess(p.target)
         layer = dict(model.named_modules())[p.gradcam_layer]
         labels = gradcam_labels(attributes, classes) if p.gradcam_target == "label" else None
-        peaks, low_maps, start = [], [], 0
-        loader = view_loader(probe_files(split, attributes), full, preprocess.input_size,
-                             p.batch_size, p.workers)
-        for x in loader:
-            x = preprocess.normalize(x.to(device))
-            batch_labels = None if labels is None else labels[start:start + len(x)]
-            maps, low = gradcam_maps(model, layer, x, batch_labels)
-            peaks.append(map_peaks(maps))
-            low_maps.append(low.astype(np.float16))
-            start += len(x)
-        peaks = peaks_in_image(np.concatenate(peaks), full, preprocess.input_size)
-        side = crop_side(sizes[:, 0], sizes[:, 1], p.gradcam_fraction or p.center_fraction)
-        boxes = boxes_around(peaks, side, sizes[:, 0], sizes[:, 1])
-        np.savez(snakemake.output.cams, low_res=np.concatenate(low_maps),  # noqa: F821
+        boxes, peaks, low_maps = gradcam_boxes(
+            model, layer, preprocess, probe_files(split, attributes), sizes,
+            p.gradcam_fraction or p.center_fraction, p.batch_size, p.workers, device, labels)
+        np.savez(snakemake.output.cams, low_res=low_maps,  # noqa: F821
                  peaks=peaks.astype(np.float32))
         log.info("Grad-CAM windows of %s of the shorter side around the maxima of %s",
                  p.gradcam_fraction or p.center_fraction, p.gradcam_layer)
