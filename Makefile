@@ -63,7 +63,7 @@ benchmarks: setup
 	@if [ -f results/world/report.pdf ]; then $(BIN)/python benchmarks/report.py; \
 	else echo "benchmarks/report.py skipped: run make demo first (it renders results/world)"; fi
 
-# Both world models from scratch (about 45 minutes on 2 cores; see the README).
+# Both world models from scratch (about 19 minutes on 2 cores; see the README).
 benchmark-training: setup
 	$(BIN)/python benchmarks/world_training.py
 

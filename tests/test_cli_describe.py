@@ -34,7 +34,7 @@ COLUMNS = ["layer", "unit", "concept", "concepts", "scores", "top5", "top5_score
 @pytest.fixture(scope="module")
 def world(tmp_path_factory):
     """100 world images (64 x 64, all 10 shapes as main objects) under ``images/``, their
-    attribute table, and the world concept set (141 concepts) as a file."""
+    attribute table, and the world concept set (142 concepts) as a file."""
     root = tmp_path_factory.mktemp("describe")
     split = write_split(SplitSpec(seed=2024, n_images=N_IMAGES), root / "split")
     concepts = root / "world.txt"
@@ -60,7 +60,7 @@ def _shape_hits(table: pd.DataFrame, attributes: pd.DataFrame) -> tuple[int, int
 
 # Measured on 100 world images for seeds 5, 7, 11, 99 and 2024 (this folder), of the 10 fc
 # units: www 7-9 (default k = 5% of the images = 5), gradcam_tvmf 8-9, cos_cubed 10 on
-# every seed, wpmi 8-10. Chance is about 1/141 per unit. With k = 40 (the workflow's
+# every seed, wpmi 8-10. Chance is about 1/142 per unit. With k = 40 (the workflow's
 # default, without the cap) www found only 3-5.
 @pytest.mark.parametrize(("method", "at_least"), [
     ("www", 7), ("gradcam_tvmf", 8), ("cos_cubed", 9), ("wpmi", 8)])

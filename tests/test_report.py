@@ -31,7 +31,7 @@ from conceptlens.report.selection import neuron_records, select_neurons
 from conceptlens.world.generate import SplitSpec, write_split
 
 REPO = Path(__file__).resolve().parents[1]
-SHAPES = ["circle", "square", "triangle", "star", "cross", "heart", "ring", "hexagon",
+SHAPES = ["circle", "square", "triangle", "star", "cross", "heart", "ring", "diamond",
           "crescent", "arrow"]
 METHODS = ["www", "gradcam_tvmf", "soft_wpmi"]
 LAYER_UNITS = {"layer4": 6, "fc": 10}

@@ -132,7 +132,7 @@ def test_tiny_world_describes_every_neuron_with_every_method(tiny_world):
 def test_tiny_world_fc_descriptions_are_far_above_chance(tiny_world):
     table1 = pd.read_csv(tiny_world / "results" / "tiny-world" / "metrics" / "world" / "table1.csv")
     fc = table1[table1["layer"] == "fc"].set_index("method")
-    # chance: a random concept of the 141-word world set is one of a class's synonyms
+    # chance: a random concept of the 142-word world set is one of a class's synonyms
     # about 1.5% of the time; thresholds set from measured results (see README)
     assert fc.loc["gradcam_tvmf", "hit_rate"] >= FC_HIT_RATE_GRADCAM_TVMF
     assert fc.loc["soft_wpmi", "hit_rate"] >= FC_HIT_RATE_SOFT_WPMI

@@ -10,9 +10,9 @@ import pytest
 from PIL import Image
 
 from conceptlens.world.captions import caption_variants
-from conceptlens.world.draw import render_scene
+from conceptlens.world.draw import object_mask, render_scene
 from conceptlens.world.generate import SplitSpec, load_split_images, render_images, write_split
-from conceptlens.world.scenes import SceneParams, sample_scene
+from conceptlens.world.scenes import ObjectSpec, SceneParams, sample_scene
 from conceptlens.world.vocabulary import (
     BACKGROUND_TINT,
     BACKGROUNDS,
@@ -167,3 +167,25 @@ def test_write_split_rejects_bad_size_and_leaves_nothing(tmp_path):
     with pytest.raises(ValueError, match="n_images"):
         write_split(SplitSpec(seed=1, n_images=0), tmp_path / "probe")
     assert list(tmp_path.iterdir()) == []
+
+
+def test_shapes_are_clearly_distinct_at_the_smallest_main_size():
+    """No two shapes overlap by IoU >= 0.85 at any pair of allowed rotations.
+
+    A regular hexagon (an earlier shape) covered the circle's disc with IoU 0.93 at 64 px,
+    and the target confused the two; the closest pair now is circle/square (about 0.76).
+    """
+    params = SceneParams()
+    angles = np.radians(np.linspace(-params.max_rotation_degrees, params.max_rotation_degrees, 9))
+
+    def masks(shape: str) -> np.ndarray:
+        return np.stack([object_mask(ObjectSpec(shape, "red", "plain", 0.5, 0.5,
+                                                params.main_radius[0], float(a), 0.0), 64) > 0.5
+                         for a in angles])
+
+    m = {s: masks(s) for s in SHAPES}
+    for i, a in enumerate(SHAPES):
+        for b in SHAPES[i + 1:]:
+            inter = (m[a][:, None] & m[b][None]).sum((2, 3))
+            union = (m[a][:, None] | m[b][None]).sum((2, 3))
+            assert (inter / union).max() < 0.85, (a, b)

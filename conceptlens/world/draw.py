@@ -55,7 +55,9 @@ def _arrow() -> np.ndarray:
 POLYGONS: dict[str, np.ndarray] = {
     "square": _regular_polygon(4, 45.0),
     "triangle": _regular_polygon(3, -90.0) * np.array([1.0, 1.0]) + np.array([0.0, 0.12]),
-    "hexagon": _regular_polygon(6, 0.0),
+    # A tall rhombus: a regular hexagon (an earlier shape) drew almost the circle's disc at
+    # 64 px, and the classifier confused the two.
+    "diamond": np.array([[0.0, -1.0], [0.62, 0.0], [0.0, 1.0], [-0.62, 0.0]]),
     "star": _star(),
     "cross": _cross(),
     "heart": _heart(),

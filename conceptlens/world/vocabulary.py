@@ -17,7 +17,7 @@ SHAPES: tuple[str, ...] = (
     "cross",
     "heart",
     "ring",
-    "hexagon",
+    "diamond",
     "crescent",
     "arrow",
 )
@@ -59,7 +59,7 @@ SYNONYMS: dict[str, tuple[str, ...]] = {
     "cross": ("cross", "plus"),
     "heart": ("heart",),
     "ring": ("ring", "annulus", "donut"),
-    "hexagon": ("hexagon",),
+    "diamond": ("diamond", "rhombus"),
     "crescent": ("crescent", "crescent moon"),
     "arrow": ("arrow",),
     "striped": ("striped", "stripes"),
