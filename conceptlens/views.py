@@ -12,10 +12,10 @@ A view is a table of crop boxes, one per probe image, in that image's pixels
 
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 import torch
-from pytorch_grad_cam import GradCAM
-from pytorch_grad_cam.utils.model_targets import ClassifierOutputTarget
 from torch import nn
 
 VIEWS = ("full", "center", "gradcam")
@@ -100,15 +100,24 @@ def crop_resize(images: torch.Tensor, boxes: np.ndarray | torch.Tensor, size: in
     return out
 
 
-class _GradCAMWithMaps(GradCAM):
-    """pytorch-grad-cam's GradCAM that also keeps the low-resolution maps it computes."""
+@functools.cache
+def _gradcam_with_maps() -> type:
+    """pytorch-grad-cam's GradCAM that also keeps the low-resolution maps it computes.
 
-    low_res: np.ndarray | None = None
+    Defined on first use: pytorch-grad-cam takes about 3 s to import, and most jobs that
+    read views (boxes, crops) never compute a Grad-CAM.
+    """
+    from pytorch_grad_cam import GradCAM
 
-    def get_cam_image(self, *args, **kwargs) -> np.ndarray:
-        cam = super().get_cam_image(*args, **kwargs)
-        self.low_res = np.maximum(cam, 0)
-        return cam
+    class GradCAMWithMaps(GradCAM):
+        low_res: np.ndarray | None = None
+
+        def get_cam_image(self, *args, **kwargs) -> np.ndarray:
+            cam = super().get_cam_image(*args, **kwargs)
+            self.low_res = np.maximum(cam, 0)
+            return cam
+
+    return GradCAMWithMaps
 
 
 def gradcam_maps(model: nn.Module, target_layer: nn.Module, inputs: torch.Tensor,
@@ -119,8 +128,10 @@ def gradcam_maps(model: nn.Module, target_layer: nn.Module, inputs: torch.Tensor
     Returns (maps at input resolution (n, h, w) in [0, 1], low-resolution maps (n, h', w')
     at the layer's resolution, each scaled to max 1).
     """
+    from pytorch_grad_cam.utils.model_targets import ClassifierOutputTarget
+
     targets = None if labels is None else [ClassifierOutputTarget(int(c)) for c in labels]
-    with _GradCAMWithMaps(model=model, target_layers=[target_layer]) as cam:
+    with _gradcam_with_maps()(model=model, target_layers=[target_layer]) as cam:
         full = cam(input_tensor=inputs, targets=targets)
         low = cam.low_res
     peak = low.reshape(len(low), -1).max(axis=1).reshape(-1, 1, 1)

@@ -11,8 +11,6 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from conceptlens.activations import resolve_device
-from conceptlens.models.zoo import load_target, target_preprocess
 from conceptlens.probes import probe_files, probe_sizes
 from conceptlens.views import gradcam_boxes, save_boxes, square_boxes
 from conceptlens.workflow import rule_context
@@ -40,6 +38,9 @@ with rule_context(snakemake) as log:  # noqa: F821
     elif view == "center":
         boxes = square_boxes(sizes, p.center_fraction)
     else:
+        from conceptlens.activations import resolve_device
+        from conceptlens.models.zoo import load_target, target_preprocess
+
         device = resolve_device(p.device)
         model, classes = load_target(p.target, device)
         preprocess = target_preprocess(p.target)

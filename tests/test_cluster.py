@@ -113,8 +113,9 @@ def tiny_world_on_slurm(slurm_cluster, tmp_path_factory):
     (work / "test-profile").mkdir()
     (work / "test-profile" / "config.yaml").write_text(yaml.safe_dump(_test_profile()))
     # the documented command (profiles/default, the workflow profile, is read too)
+    # threads=2 (the tiny world's own is 1) so that the CPUs asked for show the rule's threads
     args = ("--profile", "profiles/slurm", "--profile", "test-profile",
-            "--configfile", "configs/tiny-world.yaml")
+            "--configfile", "configs/tiny-world.yaml", "--config", "threads=2")
     planned = dry_run_jobs(run_snakemake("-n", *args, cwd=work).stdout)
     proc = run_snakemake(*args, cwd=work, timeout=3600)
     return work, planned, proc
@@ -137,7 +138,7 @@ def test_tiny_world_runs_through_slurm(tiny_world_on_slurm, slurm_cluster):
     assert "submitted with SLURM jobid" in proc.stdout + proc.stderr
     # ... and slurmctld recorded each one as completed on this node, with the profile's
     # memory (8000 MB: the default's, and the GPU rules' capped to it) and the rule's
-    # threads as its CPUs (the tiny world's `threads: 2`, or 1).
+    # threads as its CPUs (`threads: 2` from the command line, or 1).
     completions = (Path(slurm_cluster) / "log" / "jobcomp.log").read_text()
     records = {m["id"]: m for m in re.finditer(
         r"JobId=(?P<id>\d+) .*?JobState=(?P<state>\w+) .*?NodeList=(?P<node>\S+) "
