@@ -27,6 +27,7 @@ def test_minimal_config_gets_every_default(tmp_path):
     assert config["world"]["image_size"] == 64
     assert config["world_models"]["source"] == "shipped"
     assert config["world_models"]["target"]["steps"] > 0
+    assert config["world_models"]["target"]["precision"] == "autocast"
     assert config["layers"] == ["layer4", "fc"]
 
 
@@ -35,6 +36,8 @@ def test_minimal_config_gets_every_default(tmp_path):
     ({"run": "x", "world": {"probe_images": 3}}, "probe_images"),
     ({"run": "x", "world": {"image_size": 60}}, "image_size"),
     ({"run": "x", "device": "tpu"}, "tpu"),
+    ({"run": "x", "world_models": {"clip": {"steps": 5, "batch_size": 8, "lr": 0.1,
+                                            "precision": "half"}}}, "half"),
     ({"run": "bad name/"}, "run"),
 ])
 def test_schema_errors_name_the_key_or_value(tmp_path, config, needle):
