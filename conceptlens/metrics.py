@@ -360,3 +360,39 @@ def evaluate_descriptions(descriptions: Mapping[Hashable, Sequence[str]],
         result["n_ranked"] = int(finite.size)
     result["n_neurons"] = len(scores["key"])
     return result
+
+
+# ------------------------------------------------------------------ precomputed embeddings
+
+
+def metric_vocabulary(concepts: Iterable[str], ground_truth: Any,
+                      imported: Iterable[Any] = ()) -> list[str]:
+    """Every distinct normalised string a metrics job can embed: the concept set's lines,
+    the ground-truth synonyms (``synonyms`` column) and the imported descriptions'
+    concepts (``concepts`` column), in first-seen order."""
+    texts = list(concepts)
+    texts += [s for syns in synonyms_by_neuron(ground_truth).values() for s in syns]
+    for frame in imported:
+        texts += [c for cs in concepts_by_neuron(frame).values() for c in cs]
+    return normalize_concepts(texts)
+
+
+def lookup_embedder(texts: Sequence[str], embeddings: np.ndarray, source: str) -> Embed:
+    """An Embed over precomputed rows: ``embeddings[i]`` (d,) is the embedding of
+    ``texts[i]``.  A string that is not among ``texts`` is an error naming it and ``source``
+    (the file the embeddings came from)."""
+    embeddings = np.asarray(embeddings)
+    if embeddings.ndim != 2 or len(texts) != embeddings.shape[0]:
+        raise ValueError(f"{source}: {len(texts)} texts but embeddings of shape "
+                         f"{embeddings.shape}")
+    index = {t: i for i, t in enumerate(texts)}
+
+    def embed(wanted: Sequence[str]) -> np.ndarray:
+        missing = [t for t in wanted if t not in index]
+        if missing:
+            raise KeyError(f"{source} has no embedding of {missing[0]!r} "
+                           f"({len(missing)} text(s) missing)")
+        rows = np.fromiter((index[t] for t in wanted), dtype=np.int64, count=len(wanted))
+        return embeddings[rows]
+
+    return embed

@@ -8,18 +8,27 @@ rule stability:
         images=results(f"clip/{STABILITY['clip_model']}/images/full.all.npz"),
         text=stability_text_embeddings,
     output:
-        per_neuron=results("stability/{concepts}/{function}.parquet"),
-        summary=results("stability/{concepts}/{function}.json"),
+        per_neuron=expand(
+            results("stability/{{concepts}}/{function}.parquet"),
+            function=STABILITY["functions"],
+        ),
+        summary=expand(
+            results("stability/{{concepts}}/{function}.json"),
+            function=STABILITY["functions"],
+        ),
     log:
-        results("logs/stability/{concepts}/{function}.log"),
+        results("logs/stability/{concepts}.log"),
     benchmark:
-        results("benchmarks/stability/{concepts}/{function}.tsv")
+        results("benchmarks/stability/{concepts}.tsv")
     conda:
         "../envs/conceptlens.yaml"
     threads: THREADS
     resources:
         gpu=1,
     params:
+        functions=STABILITY["functions"],
+        clip=STABILITY["clip_model"],
+        template=STABILITY["template"],
         layers=STABILITY_LAYERS,
         ks=STABILITY["ks"],
         top=STABILITY["top"],
@@ -93,6 +102,7 @@ rule convis_maps:
         results("logs/convis/neuron_maps.log"),
     benchmark:
         results("benchmarks/convis/neuron_maps.tsv")
+    priority: CRITICAL_PATH
     conda:
         "../envs/conceptlens.yaml"
     threads: THREADS

@@ -49,6 +49,10 @@ REPORT_METHOD = report_method(config, METHODS)
 REPORT_GRID_METHODS = report_grid_methods(config, METHODS)
 REPORT_CONCEPT_SET = REPORT["concept_set"] or next(iter(config["concept_sets"]))
 REPORT_LAYERS = REPORT["layers"] or LAYERS
+# Priority of the jobs on the longest chain (views, activations, image embeddings, scores,
+# metrics, grid neurons, their ConVis maps): when cores are scarce they run before the side
+# jobs (ground truth, text embeddings, stability, localisation) that nothing waits on yet.
+CRITICAL_PATH = 10
 
 
 wildcard_constraints:
@@ -177,27 +181,57 @@ def template_text(wildcards):
     return config["templates"][wildcards.template]
 
 
-def method_inputs(wildcards):
+def method_inputs(method, concepts, layer):
     """Input files of one method on one layer and concept set."""
-    m = METHODS[wildcards.method]
+    m = METHODS[method]
     clip = f"clip/{m['clip_model']}"
     inputs = {
-        "text": results(f"{clip}/text/{wildcards.concepts}.{m['template']}.npz"),
-        "concepts": results(f"concepts/{wildcards.concepts}.txt"),
+        "text": results(f"{clip}/text/{concepts}.{m['template']}.npz"),
+        "concepts": results(f"concepts/{concepts}.txt"),
     }
     if m["family"] == "www":
-        inputs["topk"] = results(f"topk/{m['view']}/{wildcards.layer}.npz")
+        inputs["topk"] = results(f"topk/{m['view']}/{layer}.npz")
         inputs["images"] = results(f"{clip}/images/{m['view']}.topk.npz")
     else:
-        inputs["activations"] = results(
-            f"activations/{m['view']}/{wildcards.layer}.npz"
-        )
+        inputs["activations"] = results(f"activations/{m['view']}/{layer}.npz")
         inputs["images"] = results(f"{clip}/images/{m['view']}.all.npz")
     return inputs
 
 
-def method_params(wildcards):
-    return METHODS[wildcards.method]
+def description_outputs(suffix):
+    """One describe job's files of a kind (parquet, csv, scores.npy): every method on every
+    layer, in the order of describe_plan."""
+    return [
+        results(f"descriptions/{{concepts}}/{method}/{layer}.{suffix}")
+        for method in METHODS
+        for layer in LAYERS
+    ]
+
+
+def describe_plan(wildcards):
+    """What the describe job of a concept set computes: for each method and layer, its
+    settings and input files (outputs follow description_outputs' order)."""
+    return [
+        {
+            "method": method,
+            "layer": layer,
+            "settings": METHODS[method],
+            "inputs": method_inputs(method, wildcards.concepts, layer),
+        }
+        for method in METHODS
+        for layer in LAYERS
+    ]
+
+
+def describe_inputs(wildcards):
+    """Every file of a concept set's describe job, each named once, by kind."""
+    kinds = {}
+    for step in describe_plan(wildcards):
+        for kind, path in step["inputs"].items():
+            kinds.setdefault(kind, [])
+            if path not in kinds[kind]:
+                kinds[kind].append(path)
+    return kinds
 
 
 def description_files(concepts, method):

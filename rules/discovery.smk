@@ -1,17 +1,21 @@
-# The concept discovery DAG: views, activations, top-k sets, CLIP embeddings, concept
+# The concept discovery DAG: views, CLIP embeddings (the activations and their top-k sets
+# are in ground_truth.smk), concept
 # scores and descriptions, metrics.
 
 
-rule simple_view:
+# The full and centre views are boxes computed from the image sizes alone: one job.
+rule simple_views:
     input:
         split=probe_dir(),
         checked=requirements_checked(),
     output:
-        boxes=results("views/{view,full|center}/boxes.parquet"),
+        full=results("views/full/boxes.parquet"),
+        center=results("views/center/boxes.parquet"),
     log:
-        results("logs/views/{view}.log"),
+        results("logs/views/simple.log"),
     benchmark:
-        results("benchmarks/views/{view}.tsv")
+        results("benchmarks/views/simple.tsv")
+    priority: CRITICAL_PATH
     conda:
         "../envs/conceptlens.yaml"
     threads: 1
@@ -34,6 +38,7 @@ rule gradcam_view:
         results("logs/views/{view}.log"),
     benchmark:
         results("benchmarks/views/{view}.tsv")
+    priority: CRITICAL_PATH
     conda:
         "../envs/conceptlens.yaml"
     threads: THREADS
@@ -52,22 +57,6 @@ rule gradcam_view:
         "../scripts/views.py"
 
 
-rule topk:
-    input:
-        results("activations/{view}/{layer}.npz"),
-    output:
-        results("topk/{view}/{layer}.npz"),
-    log:
-        results("logs/topk/{view}/{layer}.log"),
-    conda:
-        "../envs/conceptlens.yaml"
-    threads: 1
-    params:
-        k=max_k_of_view,
-    script:
-        "../scripts/topk.py"
-
-
 rule clip_image_embeddings:
     input:
         split=probe_dir(),
@@ -80,6 +69,7 @@ rule clip_image_embeddings:
         results("logs/clip_image_embeddings/{clip}/{view}.{subset}.log"),
     benchmark:
         results("benchmarks/clip_image_embeddings/{clip}/{view}.{subset}.tsv")
+    priority: CRITICAL_PATH
     conda:
         "../envs/conceptlens.yaml"
     threads: THREADS
@@ -170,26 +160,57 @@ rule clip_text_embeddings:
         "../scripts/clip_text_embeddings.py"
 
 
+# One job a concept set describes every layer with every method: the scores are cheap next
+# to the embeddings, so the job is bound by its start-up and the shared inputs load once.
 rule describe:
     input:
-        unpack(method_inputs),
+        unpack(describe_inputs),
     output:
-        table=results("descriptions/{concepts}/{method}/{layer}.parquet"),
-        csv=results("descriptions/{concepts}/{method}/{layer}.csv"),
-        scores=results("descriptions/{concepts}/{method}/{layer}.scores.npy"),
+        tables=description_outputs("parquet"),
+        csvs=description_outputs("csv"),
+        scores=description_outputs("scores.npy"),
     log:
-        results("logs/describe/{concepts}/{method}/{layer}.log"),
+        results("logs/describe/{concepts}.log"),
     benchmark:
-        results("benchmarks/describe/{concepts}/{method}/{layer}.tsv")
+        results("benchmarks/describe/{concepts}.tsv")
+    priority: CRITICAL_PATH
     conda:
         "../envs/conceptlens.yaml"
     threads: THREADS
     resources:
         gpu=1,
     params:
-        method=method_params,
+        plan=describe_plan,
     script:
         "../scripts/describe.py"
+
+
+# The metric models embed every text a concept set's metrics compare, beside the scoring.
+rule metric_text_embeddings:
+    input:
+        imported=imported_files,
+        ground_truth=results("ground_truth/neurons.parquet"),
+        concepts=results("concepts/{concepts}.txt"),
+        checkpoint=metric_clip_checkpoint_files,
+        checked=requirements_checked(),
+    output:
+        results("metrics/{concepts}/text_embeddings.npz"),
+    log:
+        results("logs/metric_text_embeddings/{concepts}.log"),
+    benchmark:
+        results("benchmarks/metric_text_embeddings/{concepts}.tsv")
+    conda:
+        "../envs/conceptlens.yaml"
+    threads: THREADS
+    resources:
+        gpu=1,
+    params:
+        sentence_model=config["metrics"]["sentence_model"],
+        clip=config["clip_models"][config["metrics"]["clip_model"]],
+        pretrained=clip_pretrained(config["metrics"]["clip_model"]),
+        device=config["device"],
+    script:
+        "../scripts/metric_text_embeddings.py"
 
 
 rule metrics:
@@ -198,8 +219,7 @@ rule metrics:
         imported=imported_files,
         ground_truth=results("ground_truth/neurons.parquet"),
         concepts=results("concepts/{concepts}.txt"),
-        checkpoint=metric_clip_checkpoint_files,
-        checked=requirements_checked(),
+        text_embeddings=results("metrics/{concepts}/text_embeddings.npz"),
     output:
         table1=results("metrics/{concepts}/table1.csv"),
         table1_json=results("metrics/{concepts}/table1.json"),
@@ -210,17 +230,16 @@ rule metrics:
         results("logs/metrics/{concepts}.log"),
     benchmark:
         results("benchmarks/metrics/{concepts}.tsv")
+    priority: CRITICAL_PATH
     conda:
         "../envs/conceptlens.yaml"
-    threads: THREADS
+    threads: 1
     params:
         methods=list(METHODS),
         layers=LAYERS,
         ablation=config.get("ablation", {}),
         sentence_model=config["metrics"]["sentence_model"],
         clip=config["clip_models"][config["metrics"]["clip_model"]],
-        pretrained=clip_pretrained(config["metrics"]["clip_model"]),
-        device=config["device"],
     script:
         "../scripts/metrics.py"
 

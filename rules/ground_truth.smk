@@ -8,11 +8,15 @@ rule activations:
         boxes=results("views/{view}/boxes.parquet"),
         target=target_files(),
     output:
-        expand(results("activations/{{view}}/{layer}.npz"), layer=ACTIVATION_LAYERS),
+        activations=expand(
+            results("activations/{{view}}/{layer}.npz"), layer=ACTIVATION_LAYERS
+        ),
+        topk=expand(results("topk/{{view}}/{layer}.npz"), layer=LAYERS),
     log:
         results("logs/activations/{view}.log"),
     benchmark:
         results("benchmarks/activations/{view}.tsv")
+    priority: CRITICAL_PATH
     conda:
         "../envs/conceptlens.yaml"
     threads: THREADS
@@ -20,6 +24,7 @@ rule activations:
         gpu=1,
     params:
         layers=ACTIVATION_LAYERS,
+        k=max_k_of_view,
         reduction=GROUND_TRUTH["reduction"],
         batch_size=config["batch_size"],
         workers=config["loader_workers"],

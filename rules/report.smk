@@ -8,6 +8,7 @@ rule report_neurons:
         results("report/neurons.json"),
     log:
         results("logs/report/neurons.log"),
+    priority: CRITICAL_PATH
     localrule: True
     conda:
         "../envs/conceptlens.yaml"

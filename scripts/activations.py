@@ -1,4 +1,5 @@
-"""Rule activations: activations of the configured layers of the target on a view.
+"""Rule activations: activations of the configured layers of the target on a view, and the
+top-k activating images of each neuron of the described layers.
 
 Images are streamed from their files; each layer's (n_images, n_neurons) matrix is the
 only thing kept (spatially reduced), e.g. 50,000 x 2,048 float16 = 200 MB for layer4.
@@ -19,6 +20,7 @@ from conceptlens.activations import (
 )
 from conceptlens.models.zoo import load_target, target_preprocess
 from conceptlens.probes import probe_files
+from conceptlens.topk import save_topk, topk_images
 from conceptlens.views import load_boxes, view_loader
 from conceptlens.workflow import rule_context
 
@@ -44,6 +46,11 @@ with rule_context(snakemake) as log:  # noqa: F821
                 for i, layer in enumerate(layers)}
         with precision_context(p.precision, device):
             record_activations(model, batches, layers, p.reduction, device, out=acts)
-        for layer, path in zip(layers, snakemake.output):  # noqa: F821
+        for layer, path in zip(layers, snakemake.output.activations, strict=True):  # noqa: F821
             log.info("%s: %s neurons x %s images", layer, widths[layer], len(attributes))
             save_activations(path, acts[layer])
+        # The top-k sets of the described layers (the first layers recorded).
+        for layer, path in zip(layers, snakemake.output.topk):  # noqa: F821
+            indices, values = topk_images(acts[layer], p.k)
+            save_topk(path, indices, values)
+            log.info("%s: top-%d of %d neurons", layer, indices.shape[1], indices.shape[0])

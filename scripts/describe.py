@@ -1,4 +1,7 @@
-"""Rule describe: concept scores and descriptions of one layer by one method."""
+"""Rule describe: concept scores and descriptions of every layer by every method, for one
+concept set.  Embeddings, top-k sets and activations shared by several methods load once."""
+
+from functools import cache
 
 import numpy as np
 
@@ -8,23 +11,33 @@ from conceptlens.embeddings import load_image_embeddings, load_text_embeddings
 from conceptlens.topk import load_topk
 from conceptlens.workflow import rule_context
 
+text_embeddings = cache(load_text_embeddings)
+image_embeddings = cache(load_image_embeddings)
+activations_of = cache(load_activations)
+topk_of = cache(load_topk)
+
 with rule_context(snakemake) as log:  # noqa: F821
-    m = snakemake.params.method  # noqa: F821
-    layer = snakemake.wildcards.layer  # noqa: F821
-    concepts, text_emb, template_emb = load_text_embeddings(snakemake.input.text)  # noqa: F821
-    image_ids, image_emb = load_image_embeddings(snakemake.input.images)  # noqa: F821
-    if m["family"] == "www":
-        topk, _ = load_topk(snakemake.input.topk, m["k"])  # noqa: F821
-        result = method_scores(m, image_ids, image_emb, text_emb, template_emb, topk=topk)
-        log.info("%s: %d neurons, %d weak (no concept above the template)", layer,
-                 len(result.scores), int(result.weak.sum()))
-    else:
-        acts, _ = load_activations(snakemake.input.activations)  # noqa: F821
-        result = method_scores(m, image_ids, image_emb, text_emb, template_emb, activations=acts)
-        if result.n_nan:
-            log.warning("%d NaN similarities rank last", result.n_nan)
-    table = descriptions_table(layer, result.scores, concepts, result.selected, result.weak)
-    table.to_parquet(snakemake.output.table, index=False)  # noqa: F821
-    to_csv_frame(table).to_csv(snakemake.output.csv, index=False)  # noqa: F821
-    np.save(snakemake.output.scores, result.scores.cpu().numpy().astype(np.float16))  # noqa: F821
-    log.info("described %d neurons of %s with %d concepts", len(table), layer, len(concepts))
+    out = snakemake.output  # noqa: F821
+    for step, table_path, csv_path, scores_path in zip(
+            snakemake.params.plan, out.tables, out.csvs, out.scores, strict=True):  # noqa: F821
+        m, layer, files = step["settings"], step["layer"], step["inputs"]
+        concepts, text_emb, template_emb = text_embeddings(files["text"])
+        image_ids, image_emb = image_embeddings(files["images"])
+        if m["family"] == "www":
+            topk, _ = topk_of(files["topk"], m["k"])
+            result = method_scores(m, image_ids, image_emb, text_emb, template_emb, topk=topk)
+            log.info("%s %s: %d neurons, %d weak (no concept above the template)",
+                     step["method"], layer, len(result.scores), int(result.weak.sum()))
+        else:
+            acts, _ = activations_of(files["activations"])
+            result = method_scores(m, image_ids, image_emb, text_emb, template_emb,
+                                   activations=acts)
+            if result.n_nan:
+                log.warning("%s %s: %d NaN similarities rank last", step["method"], layer,
+                            result.n_nan)
+        table = descriptions_table(layer, result.scores, concepts, result.selected, result.weak)
+        table.to_parquet(table_path, index=False)
+        to_csv_frame(table).to_csv(csv_path, index=False)
+        np.save(scores_path, result.scores.cpu().numpy().astype(np.float16))
+        log.info("%s: described %d neurons of %s with %d concepts", step["method"], len(table),
+                 layer, len(concepts))

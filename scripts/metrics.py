@@ -1,4 +1,5 @@
-"""Rule metrics: evaluate every method's descriptions against the ground truth."""
+"""Rule metrics: evaluate every method's descriptions against the ground truth (the text
+embeddings come precomputed from rule metric_text_embeddings)."""
 
 import json
 from pathlib import Path
@@ -6,25 +7,21 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from conceptlens.activations import resolve_device
-from conceptlens.metrics import cached_embedder
-from conceptlens.models.clip import encode_texts, load_clip
+from conceptlens.metrics import lookup_embedder
 from conceptlens.tables import ablation_table, evaluate_method_layer, table1
-from conceptlens.text_models import embed_sentences, load_sentence_model
 from conceptlens.workflow import rule_context
 from conceptlens.world.concepts import read_concept_set
 
 with rule_context(snakemake) as log:  # noqa: F821
     p = snakemake.params  # noqa: F821
-    device = resolve_device(p.device)
     ground_truth = pd.read_parquet(snakemake.input.ground_truth)  # noqa: F821
     concepts = read_concept_set(snakemake.input.concepts)  # noqa: F821
-    clip, _, tokenizer = load_clip(p.clip["name"], p.pretrained, device)
-    sentence_model = load_sentence_model(p.sentence_model, str(device))
-
-    # Each distinct text is embedded once for all methods and layers.
-    embed_clip = cached_embedder(lambda texts: encode_texts(clip, tokenizer, texts).cpu().numpy())
-    embed_sentence = cached_embedder(lambda texts: embed_sentences(sentence_model, texts))
+    # Every text the metrics compare was embedded by rule metric_text_embeddings.
+    source = str(snakemake.input.text_embeddings)  # noqa: F821
+    with np.load(source) as saved:
+        texts = [str(t) for t in saved["texts"]]
+        embed_clip = lookup_embedder(texts, saved["clip"], source)
+        embed_sentence = lookup_embedder(texts, saved["sentence"], source)
 
     tables = []  # (method, layer, descriptions, scores or None)
     for path in snakemake.input.descriptions:  # noqa: F821

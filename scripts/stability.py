@@ -1,4 +1,5 @@
-"""Rule stability: how CLIP-Dissect labels change with k and on sub-sampled probe sets."""
+"""Rule stability: how CLIP-Dissect labels change with k and on sub-sampled probe sets, for
+every configured similarity function on one concept set (the inputs load once)."""
 
 import numpy as np
 import torch
@@ -18,8 +19,6 @@ from conceptlens.workflow import rule_context
 with rule_context(snakemake) as log:  # noqa: F821
     p, w = snakemake.params, snakemake.wildcards  # noqa: F821
     inp, out = snakemake.input, snakemake.output  # noqa: F821
-    function = w.function
-    name = f"{p.probe}_{w.concepts}_{function}"
     layers, paths = list(p.layers), list(inp.activations)
     if len(layers) != len(paths):
         raise ValueError(f"params.layers {layers} and input.activations {paths} differ in length")
@@ -36,16 +35,19 @@ with rule_context(snakemake) as log:  # noqa: F821
         acts, units = load_activations(path)
         check_image_count(len(image_ids), acts.shape[0], path, inp.images)
         activations.append((layer, torch.from_numpy(acts), units))
-    log.info("%s: %d images, %d concepts, layers %s, ks %s, top %d, subsample %s", name,
+    log.info("%s: %d images, %d concepts, layers %s, ks %s, top %d, subsample %s", w.concepts,
              len(image_ids), len(concepts), layers, ks, top, subsample)
-    per_neuron = pooled_stability(activations, clip_feats, function, concepts, ks, top,
-                                  subsample)
-    summary = summarise(per_neuron, name)
-    summary.update(probe=p.probe, concepts=w.concepts, function=function,
-                   clip=getattr(w, "clip", None), template=getattr(w, "template", None),
-                   ks=ks, top=top, subsample=subsample._asdict(),
-                   n_images=len(image_ids), n_concepts=len(concepts))
-    write_per_neuron(out.per_neuron, per_neuron)
-    write_json(out.summary, summary)
-    log.info("%s: %d neurons, %s", name, summary["neurons"],
-             {k: round(v, 3) for k, v in summary.items() if isinstance(v, float)})
+    for function, per_neuron_path, summary_path in zip(p.functions, out.per_neuron,
+                                                       out.summary, strict=True):
+        name = f"{p.probe}_{w.concepts}_{function}"
+        per_neuron = pooled_stability(activations, clip_feats, function, concepts, ks, top,
+                                      subsample)
+        summary = summarise(per_neuron, name)
+        summary.update(probe=p.probe, concepts=w.concepts, function=function,
+                       clip=p.clip, template=p.template, ks=ks, top=top,
+                       subsample=subsample._asdict(), n_images=len(image_ids),
+                       n_concepts=len(concepts))
+        write_per_neuron(per_neuron_path, per_neuron)
+        write_json(summary_path, summary)
+        log.info("%s: %d neurons, %s", name, summary["neurons"],
+                 {k: round(v, 3) for k, v in summary.items() if isinstance(v, float)})

@@ -1,4 +1,4 @@
-"""Rule views: crop boxes of a view of the probe images (and Grad-CAM maps).
+"""Rules simple_views and gradcam_view: crop boxes of a view of the probe images (and Grad-CAM maps).
 
 full: the largest centred square of each image; center: a centred square of
 ``center_fraction`` of the shorter side; gradcam: a window of ``gradcam_fraction`` (or the
@@ -28,15 +28,14 @@ def gradcam_labels(attributes: pd.DataFrame, classes: list[str] | None) -> np.nd
 
 with rule_context(snakemake) as log:  # noqa: F821
     p = snakemake.params  # noqa: F821
-    view = snakemake.wildcards.view  # noqa: F821
+    out = snakemake.output  # noqa: F821
     split = Path(snakemake.input.split)  # noqa: F821
     attributes = pd.read_parquet(split / "attributes.parquet")
     sizes = probe_sizes(attributes, split, getattr(p, "image_size", None))
-    full = square_boxes(sizes, 1.0)
-    if view == "full":
-        boxes = full
-    elif view == "center":
-        boxes = square_boxes(sizes, p.center_fraction)
+    if "cams" not in out.keys():  # rule simple_views
+        save_boxes(out.full, square_boxes(sizes, 1.0))
+        save_boxes(out.center, square_boxes(sizes, p.center_fraction))
+        log.info("full and center views: %d boxes each", len(sizes))
     else:
         from conceptlens.activations import resolve_device
         from conceptlens.models.zoo import load_target, target_preprocess
@@ -49,9 +48,7 @@ with rule_context(snakemake) as log:  # noqa: F821
         boxes, peaks, low_maps = gradcam_boxes(
             model, layer, preprocess, probe_files(split, attributes), sizes,
             p.gradcam_fraction or p.center_fraction, p.batch_size, p.workers, device, labels)
-        np.savez(snakemake.output.cams, low_res=low_maps,  # noqa: F821
-                 peaks=peaks.astype(np.float32))
-        log.info("Grad-CAM windows of %s of the shorter side around the maxima of %s",
-                 p.gradcam_fraction or p.center_fraction, p.gradcam_layer)
-    save_boxes(snakemake.output.boxes, boxes)  # noqa: F821
-    log.info("%s view: %d boxes", view, len(boxes))
+        np.savez(out.cams, low_res=low_maps, peaks=peaks.astype(np.float32))
+        save_boxes(out.boxes, boxes)
+        log.info("Grad-CAM windows of %s of the shorter side around the maxima of %s: %d "
+                 "boxes", p.gradcam_fraction or p.center_fraction, p.gradcam_layer, len(boxes))

@@ -7,6 +7,7 @@ import os
 import time
 
 import numpy as np
+import pandas as pd
 import pytest
 
 from conceptlens import metrics as m
@@ -267,3 +268,22 @@ def test_cached_embedder_embeds_each_distinct_text_once():
     second = cached(["cat", "zebra"])
     assert calls == [["dog", "cat"], ["zebra"]]
     assert first.tolist() == [[3, 1], [3, 1], [3, 1]] and second.tolist() == [[3, 1], [5, 1]]
+
+
+def test_metric_vocabulary_holds_concepts_synonyms_and_imported_concepts_once():
+    gt = pd.DataFrame({"layer": ["fc", "fc"], "unit": [0, 1],
+                       "synonyms": ["ring|Annulus", "star"]})
+    imported = pd.DataFrame({"layer": ["fc"], "unit": [0], "concepts": ["a red ring|Star "]})
+    vocab = m.metric_vocabulary(["star", "circle"], gt, [imported])
+    assert vocab == ["star", "circle", "ring", "annulus", "a red ring"]
+
+
+def test_lookup_embedder_returns_the_precomputed_rows_and_names_a_missing_text():
+    emb = np.eye(3, dtype=np.float32)
+    embed = m.lookup_embedder(["star", "ring", "red"], emb, "metrics/world/text_embeddings.npz")
+    np.testing.assert_array_equal(embed(["red", "star", "red"]), emb[[2, 0, 2]])
+    assert embed([]).shape == (0, 3)
+    with pytest.raises(KeyError, match=r"text_embeddings\.npz has no embedding of 'car'"):
+        embed(["star", "car"])
+    with pytest.raises(ValueError, match="2 texts but embeddings of shape"):
+        m.lookup_embedder(["a", "b"], emb, "x.npz")

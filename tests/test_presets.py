@@ -5,6 +5,7 @@ ViT-B-16) on 16 generated images in the ImageNet folder layout."""
 from __future__ import annotations
 
 import json
+import re
 import shutil
 
 import numpy as np
@@ -22,13 +23,16 @@ WNIDS = ("n01440764", "n01443537", "n01484850", "n01491361")
 
 
 def test_imagenet_preset_dry_run_lists_the_papers_grid():
-    jobs = dry_run_jobs(run_snakemake("-n", "--configfile", PRESETS[0]).stdout)
+    out = run_snakemake("-n", "--configfile", PRESETS[0]).stdout
+    jobs = dry_run_jobs(out)
     assert jobs["check_requirements"] == 1
     assert jobs["probe_index"] == 1
     assert "world_split" not in jobs and "world_concepts" not in jobs
     # 3 concept sets (ImageNet, Broden, WordNet) x 4 methods (WWW, Grad-CAM + t-vMF and the
     # two ablations) on fc; one metrics table each; WordNet hierarchy for ConVis.
-    assert jobs["describe"] == 3 * 4
+    assert jobs["describe"] == 3  # one a concept set, each with its 4 methods
+    described = set(re.findall(r"descriptions/[^,\s]+/fc\.parquet", out))
+    assert len(described) == 3 * 4
     assert jobs["metrics"] == 3
     assert jobs["wordnet_hierarchy"] == 1
     assert jobs["gradcam_view"] == 1
@@ -38,9 +42,9 @@ def test_imagenet_preset_dry_run_lists_the_papers_grid():
 
 def test_broden_preset_dry_run_lists_the_stability_study():
     jobs = dry_run_jobs(run_snakemake("-n", "--configfile", PRESETS[1]).stdout)
-    assert jobs["stability"] == 2 * 2  # {imagenet, 10k} x {soft_wpmi, wpmi}
+    assert jobs["stability"] == 2  # {imagenet, 10k}, each with soft_wpmi and wpmi
     assert jobs["stability_table"] == 1
-    assert jobs["describe"] == 2 * 5 * 2  # 2 concept sets x 5 functions x {layer4, fc}
+    assert jobs["describe"] == 2  # 2 concept sets, each: 5 functions x {layer4, fc}
     assert "convis_localisation" not in jobs  # needs the world's object boxes
 
 

@@ -276,25 +276,28 @@ def write_inputs(tmp_path: Path, n_images: int = 60, fc_images: int | None = Non
 
 
 def stability_params() -> dict:
-    return {"layers": ["layer4", "fc"], "ks": [5, 10, 16], "top": 5,
+    return {"functions": list(FUNCTIONS), "clip": "world", "template": "bare",
+            "layers": ["layer4", "fc"], "ks": [5, 10, 16], "top": 5,
             "subsample": {"fraction": 0.8, "seeds": [0, 1], "k": 10}, "probe": "world"}
 
 
 def test_rule_scripts_write_summaries_table_and_chart(tmp_path):
     inputs = write_inputs(tmp_path)
-    summaries = []
-    for function in FUNCTIONS:
-        out = {"per_neuron": str(tmp_path / f"{function}.parquet"),
-               "summary": str(tmp_path / f"{function}.json")}
-        run_script("stability", tmp_path, input=inputs, output=out, params=stability_params(),
-                   wildcards={"concepts": "world", "function": function, "clip": "world"})
-        per_neuron = pd.read_parquet(out["per_neuron"])
+    # One job computes every function of a concept set.
+    out = {"per_neuron": [str(tmp_path / f"{f}.parquet") for f in FUNCTIONS],
+           "summary": [str(tmp_path / f"{f}.json") for f in FUNCTIONS]}
+    run_script("stability", tmp_path, input=inputs, output=out, params=stability_params(),
+               wildcards={"concepts": "world"})
+    for function, per_neuron_path, summary_path in zip(FUNCTIONS, out["per_neuron"],
+                                                       out["summary"]):
+        per_neuron = pd.read_parquet(per_neuron_path)
         assert per_neuron["layer"].tolist() == ["layer4"] * 6 + ["fc"] * 2
-        s = json.loads(Path(out["summary"]).read_text())
+        s = json.loads(Path(summary_path).read_text())
         assert s["name"] == f"world_world_{function}" and s["neurons"] == 8
+        assert (s["function"], s["clip"], s["template"]) == (function, "world", "bare")
         assert list(s["layers"]) == ["layer4", "fc"]
         assert s["k=5->10"] == pytest.approx(100 * per_neuron["same_5_10"].mean())
-        summaries.append(out["summary"])
+    summaries = out["summary"]
     out = {name: str(tmp_path / f"table.{name}") for name in ("csv", "json")}
     out.update(png=str(tmp_path / "chart.png"), svg=str(tmp_path / "chart.svg"))
     run_script("stability_table", tmp_path, input={"summaries": summaries}, output=out)
@@ -309,9 +312,10 @@ def test_rule_scripts_write_summaries_table_and_chart(tmp_path):
 
 def test_rule_script_names_the_activation_file_with_the_wrong_image_count(tmp_path):
     inputs = write_inputs(tmp_path, n_images=60, fc_images=50)
-    out = {"per_neuron": str(tmp_path / "x.parquet"), "summary": str(tmp_path / "x.json")}
+    out = {"per_neuron": [str(tmp_path / "x.parquet")], "summary": [str(tmp_path / "x.json")]}
+    params = {**stability_params(), "functions": ["wpmi"]}
     with pytest.raises(ValueError, match=r"fc\.npz: 50 images, but .*images\.npz has 60"):
-        run_script("stability", tmp_path, input=inputs, output=out, params=stability_params(),
-                   wildcards={"concepts": "world", "function": "wpmi"})
-    assert not Path(out["summary"]).exists() and not Path(out["per_neuron"]).exists()
+        run_script("stability", tmp_path, input=inputs, output=out, params=params,
+                   wildcards={"concepts": "world"})
+    assert not Path(out["summary"][0]).exists() and not Path(out["per_neuron"][0]).exists()
 

@@ -27,12 +27,12 @@ def test_default_dry_run_lists_the_world_jobs():
     for rule in ("check_requirements", "world_concepts", "world_sample_grid",
                  "neuron_ground_truth", "gradcam_view", "metrics", "all"):
         assert jobs[rule] == 1, rule
-    assert jobs["activations"] == 3  # full (ground truth, CLIP-Dissect), center, gradcam
-    assert jobs["simple_view"] == 2
-    assert jobs["describe"] == 9 * 2  # 9 methods x 2 layers
-    assert jobs["topk"] == 2 * 2  # center and gradcam views x 2 layers
+    # full (ground truth, CLIP-Dissect), center, gradcam; each writes its top-k sets too
+    assert jobs["activations"] == 3 and "topk" not in jobs
+    assert jobs["simple_views"] == 1  # the full and center boxes
+    assert jobs["describe"] == 1  # 9 methods x 2 layers of the one concept set
     assert "train_world_target" not in jobs
-    assert jobs["stability"] == 2  # soft_wpmi and wpmi on the world concept set
+    assert jobs["stability"] == 1  # soft_wpmi and wpmi on the world concept set
     for rule in ("stability_table", "convis_localisation", "report_neurons", "convis_maps",
                  "report"):
         assert jobs[rule] == 1, rule
@@ -152,8 +152,8 @@ def test_adding_a_concept_set_recomputes_only_what_reads_concept_texts(tiny_worl
     # anything downstream out of date)
     assert set(jobs) == {"check_requirements", "concept_set", "clip_text_embeddings",
                          "describe", "metrics", "stability", "stability_table", "report", "all"}
-    assert jobs["describe"] == 9 * 2 and jobs["metrics"] == 1
-    assert jobs["stability"] == 2  # soft_wpmi and wpmi on the new set only
+    assert jobs["describe"] == 1 and jobs["metrics"] == 1  # the new set only
+    assert jobs["stability"] == 1  # soft_wpmi and wpmi on the new set only
 
 
 @pytest.mark.slow
