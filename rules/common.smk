@@ -49,9 +49,9 @@ REPORT_METHOD = report_method(config, METHODS)
 REPORT_GRID_METHODS = report_grid_methods(config, METHODS)
 REPORT_CONCEPT_SET = REPORT["concept_set"] or next(iter(config["concept_sets"]))
 REPORT_LAYERS = REPORT["layers"] or LAYERS
-# Priority of the jobs on the longest chain (views, activations, image embeddings, scores,
-# metrics, grid neurons, their ConVis maps): when cores are scarce they run before the side
-# jobs (ground truth, text embeddings, stability, localisation) that nothing waits on yet.
+# Priority of every job that the report's ConVis maps wait on (world, views, activations,
+# embeddings, scores, ground truth, metrics, grid neurons): when cores are scarce they run
+# before the side jobs (sample grid, stability, localisation) that only the report reads.
 CRITICAL_PATH = 10
 
 

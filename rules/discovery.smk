@@ -145,6 +145,7 @@ rule clip_text_embeddings:
         results("logs/clip_text_embeddings/{clip}/{concepts}.{template}.log"),
     benchmark:
         results("benchmarks/clip_text_embeddings/{clip}/{concepts}.{template}.tsv")
+    priority: CRITICAL_PATH
     conda:
         "../envs/conceptlens.yaml"
     threads: THREADS
@@ -199,6 +200,7 @@ rule metric_text_embeddings:
         results("logs/metric_text_embeddings/{concepts}.log"),
     benchmark:
         results("benchmarks/metric_text_embeddings/{concepts}.tsv")
+    priority: CRITICAL_PATH
     conda:
         "../envs/conceptlens.yaml"
     threads: THREADS

@@ -48,6 +48,7 @@ rule neuron_ground_truth:
         results("logs/neuron_ground_truth.log"),
     benchmark:
         results("benchmarks/neuron_ground_truth.tsv")
+    priority: CRITICAL_PATH
     conda:
         "../envs/conceptlens.yaml"
     threads: 1

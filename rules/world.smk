@@ -8,6 +8,7 @@ rule world_split:
         results("logs/world_split/{split}.log"),
     benchmark:
         results("benchmarks/world_split/{split}.tsv")
+    priority: CRITICAL_PATH
     conda:
         "../envs/conceptlens.yaml"
     threads: THREADS
@@ -26,6 +27,7 @@ rule world_concepts:
         hierarchy=results("concepts/world_hierarchy.tsv"),
     log:
         results("logs/world_concepts.log"),
+    priority: CRITICAL_PATH
     localrule: True
     conda:
         "../envs/conceptlens.yaml"
