@@ -146,12 +146,14 @@ def test_adding_a_concept_set_recomputes_only_what_reads_concept_texts(tiny_worl
     proc = run_snakemake("-n", "--configfile", "configs/tiny-world.yaml", "--config",
                          f"concept_sets={{'world': None, 'extra': '{extra}'}}", cwd=tiny_world)
     jobs = dry_run_jobs(proc.stdout)
-    # the new set's text embeddings, scores, metrics and stability rows, and the report
+    # the new set's text embeddings (CLIP's, and the metric models'), scores, metrics and
+    # stability rows, and the report
     # that shows them; no image stage, no ConVis job and no neuron selection runs again
     # (the requirements are checked again for the changed config, without making
     # anything downstream out of date)
     assert set(jobs) == {"check_requirements", "concept_set", "clip_text_embeddings",
-                         "describe", "metrics", "stability", "stability_table", "report", "all"}
+                         "describe", "metric_text_embeddings", "metrics", "stability",
+                         "stability_table", "report", "all"}
     assert jobs["describe"] == 1 and jobs["metrics"] == 1  # the new set only
     assert jobs["stability"] == 1  # soft_wpmi and wpmi on the new set only
 
