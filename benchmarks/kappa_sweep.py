@@ -32,7 +32,7 @@ def main() -> None:
     out = Path("results") / args.run
     gt = pd.read_parquet(out / "ground_truth" / "neurons.parquet")
     concepts, text, template = load_text_embeddings(out / "clip/world/text/world.photo.npz")
-    ids, images = load_image_embeddings(out / f"clip/world/images/{args.view}.topk.npz")
+    ids, images = load_image_embeddings(out / "clip/world/images.npz", f"{args.view}.topk")
     rows_out = []
     for layer in sorted(gt["layer"].unique()):
         topk, _ = load_topk(out / f"topk/{args.view}/{layer}.npz", args.k)

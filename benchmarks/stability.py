@@ -26,7 +26,7 @@ import torch.nn.functional as F
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from conceptlens.activations import load_activations  # noqa: E402
+from conceptlens.activation_files import load_activations  # noqa: E402
 from conceptlens.embeddings import load_image_embeddings, load_text_embeddings  # noqa: E402
 from conceptlens.stability import Subsample, pooled_stability, summarise  # noqa: E402
 
@@ -41,7 +41,7 @@ def random_inputs(args: argparse.Namespace) -> tuple[torch.Tensor, list, list[st
 
 
 def world_inputs(root: Path) -> tuple[torch.Tensor, list, list[str]]:
-    _, images = load_image_embeddings(root / "clip/world/images/full.all.npz")
+    _, images = load_image_embeddings(root / "clip/world/images.npz", "full.all")
     concepts, texts, _ = load_text_embeddings(root / "clip/world/text/world.bare.npz")
     layers = []
     for name in ("layer4", "fc"):

@@ -7,7 +7,6 @@ n_neurons) float16 and ``neuron_ids`` (n_neurons,) int.
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterable
 
 import numpy as np
@@ -99,18 +98,3 @@ def layer_widths(model: nn.Module, layers: list[str], input_size: int,
     x = torch.zeros(1, 3, input_size, input_size, device=device)
     return {name: a.shape[1] for name, a in record_activations(model, [x], layers, "mean",
                                                                 device).items()}
-
-
-def save_activations(path: str | os.PathLike, activations: np.ndarray) -> None:
-    """Write (n_images, n_neurons) activations as float16 with neuron ids (atomic)."""
-    from conceptlens.files import atomic_path
-
-    with atomic_path(path) as tmp:  # a float16 memmap is written in chunks, not copied
-        np.savez(tmp, activations=activations.astype(np.float16, copy=False),
-                 neuron_ids=np.arange(activations.shape[1]))
-
-
-def load_activations(path: str | os.PathLike) -> tuple[np.ndarray, np.ndarray]:
-    """(activations (n_images, n_neurons) float32, neuron_ids (n_neurons,))."""
-    with np.load(path) as data:
-        return data["activations"].astype(np.float32), data["neuron_ids"]

@@ -68,7 +68,8 @@ def save_overlay(path: Path, image: np.ndarray, heat: np.ndarray, title: str) ->
 def run_convis(args: argparse.Namespace) -> int:
     from PIL import Image
 
-    from conceptlens.convis import concept_map, resolve_torch_device, to_uint8
+    from conceptlens.convis import concept_map, resolve_torch_device
+    from conceptlens.convis_files import to_uint8
     from conceptlens.models.clip import OfflineWeightsError, load_clip
 
     if not args.image.is_file():

@@ -20,7 +20,12 @@ def world_target_layers() -> list[str]:
 
 
 def target_layers(target: dict) -> list[str]:
-    """Module names of the configured target's architecture (built without weights)."""
+    """Module names of the configured target's architecture (built without weights; the
+    world target's are listed, so that a world config is checked without torch)."""
+    if target.get("source", "world") == "world":
+        from conceptlens.models.world_layers import WORLD_TARGET_LAYERS
+
+        return list(WORLD_TARGET_LAYERS)
     from conceptlens.models.zoo import TargetSpecError, build_architecture, layer_names
 
     try:
@@ -35,13 +40,14 @@ WNID_CLASS_NAMES = "wnids"
 
 def _check_target(config: dict) -> None:
     """Target name and weights enum exist; class names come from a concept set."""
-    from conceptlens.models.zoo import TargetSpecError, torchvision_weights
-
     target = config.get("target") or {}
     source = target.get("source", "world")
     if source in ("torchvision", "checkpoint") and not target.get("name"):
         raise ConfigError(f"config key target.name is required for target.source {source!r}")
     if source == "torchvision":
+        # torch and torchvision only for a torchvision target: every workflow parse runs this
+        from conceptlens.models.zoo import TargetSpecError, torchvision_weights
+
         try:
             torchvision_weights(target["name"], target.get("weights"))
         except TargetSpecError as err:

@@ -17,7 +17,6 @@ from __future__ import annotations
 import os
 from collections.abc import Sequence
 from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
 import torch
@@ -190,13 +189,17 @@ def embed_nodes(model: nn.Module, tokenizer, hierarchy: Hierarchy, node_text: st
 def convis_maps(model: nn.Module, image: np.ndarray | torch.Tensor, node_embeddings: torch.Tensor,
                 subtree_masks: np.ndarray | torch.Tensor, *,
                 window_sizes: Sequence[int] = DEFAULT_WINDOWS, stride: int = DEFAULT_STRIDE,
-                reference_size: int = REFERENCE_SIZE, batch_size: int = 256, seed: int = 0
-                ) -> np.ndarray:
+                reference_size: int = REFERENCE_SIZE, batch_size: int = 256, seed: int = 0,
+                precision: str = "float32") -> np.ndarray:
     """ConVis maps of C concepts on one image, from one pass over its windows.
 
     image: uint8 (H, W, 3) or float (3, H, W) in [0, 1]; node_embeddings (N, d) normalised;
-    subtree_masks (C, N) bool.  Returns (C, H, W) float32 in [0, 1] (high = concept here).
+    subtree_masks (C, N) bool; ``precision``: float32, or autocast for CLIP's image tower
+    (similarities and ranks stay float32).  Returns (C, H, W) float32 in [0, 1] (high =
+    the concept is here).
     """
+    from conceptlens.activations import precision_context
+
     device = next(model.parameters()).device
     x = _as_float_image(image).to(device)
     h, w = x.shape[1:]
@@ -216,8 +219,9 @@ def convis_maps(model: nn.Module, image: np.ndarray | torch.Tensor, node_embeddi
     for scale in scales:
         ranks = []
         for crops in window_batches(canvas, scale, batch_size):
-            emb = nn.functional.normalize(model.encode_image(clip_normalize_float(model, crops)).float(),
-                                          dim=-1)
+            with precision_context(precision, device):
+                emb = model.encode_image(clip_normalize_float(model, crops))
+            emb = nn.functional.normalize(emb.float(), dim=-1)
             ranks.append(best_subtree_rank(emb @ nodes.T, masks))
         k = len(scale.starts)
         grid = torch.cat(ranks).T.reshape(-1, k, k).float()  # (C, ky, kx)
@@ -234,62 +238,6 @@ def n_windows(size: int, window_sizes: Sequence[int] = DEFAULT_WINDOWS, stride: 
               reference_size: int = REFERENCE_SIZE) -> int:
     """Number of windows CLIP embeds per image of CLIP input side ``size``."""
     return sum(s.n_windows for s in window_scales(size, window_sizes, stride, reference_size))
-
-
-# ---------------------------------------------------------------------------- files
-
-def to_uint8(maps: np.ndarray) -> np.ndarray:
-    """Maps in [0, 1] -> uint8 0..255 (rounded)."""
-    return np.clip(np.round(np.asarray(maps, dtype=np.float32) * 255), 0, 255).astype(np.uint8)
-
-
-def save_maps(path: str | os.PathLike, layer: Sequence[str], unit: Sequence[int],
-              image_id: Sequence[int], concept: Sequence[str], maps: np.ndarray) -> None:
-    """Write neuron maps: npz with ``layer`` (n,) str, ``unit`` (n,) int, ``image_id`` (n,)
-    int, ``concept`` (n,) str and ``maps`` (n, H, W) uint8 (0-255 = 0-1); atomic write."""
-    maps = np.asarray(maps)
-    n = len(maps)
-    for name, values in (("layer", layer), ("unit", unit), ("image_id", image_id), ("concept", concept)):
-        if len(values) != n:
-            raise ValueError(f"save_maps: {name} has {len(values)} entries for {n} maps")
-    if maps.dtype != np.uint8:
-        maps = to_uint8(maps)
-    if n == 0 and maps.ndim != 3:
-        maps = np.zeros((0, 0, 0), dtype=np.uint8)
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp.npz")
-    np.savez_compressed(tmp, layer=np.asarray(list(layer), dtype=str),
-                        unit=np.asarray(unit, dtype=np.int64), image_id=np.asarray(image_id, dtype=np.int64),
-                        concept=np.asarray(list(concept), dtype=str), maps=maps)
-    os.replace(tmp, path)
-
-
-def load_maps(path: str | os.PathLike) -> dict[str, np.ndarray]:
-    """Read a file of :func:`save_maps`: dict of its arrays (``maps`` uint8; / 255 for [0, 1])."""
-    with np.load(path) as data:
-        missing = {"layer", "unit", "image_id", "concept", "maps"} - set(data.files)
-        if missing:
-            raise ValueError(f"{path}: not a ConVis maps file, missing {sorted(missing)}")
-        return {k: data[k] for k in data.files}
-
-
-def save_localisation_maps(path: str | os.PathLike, image_id: np.ndarray, boxes: np.ndarray,
-                           attributes: Sequence[str], concepts: np.ndarray, maps: np.ndarray,
-                           valid: np.ndarray) -> None:
-    """Write the maps of a localisation run: npz with ``image_id`` (n,), ``box`` (n, 4),
-    ``attribute`` (a,) str, ``concept`` (a, n) str, ``valid`` (a, n) bool (False where the
-    concept is not in the hierarchy; its map is then 0) and ``maps`` (a, n, H, W) uint8
-    (0-255 = 0-1); atomic write."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp.npz")
-    np.savez_compressed(tmp, image_id=np.asarray(image_id, dtype=np.int64),
-                        box=np.asarray(boxes, dtype=np.int64).reshape(-1, 4),
-                        attribute=np.asarray(list(attributes), dtype=str),
-                        concept=np.asarray(concepts, dtype=str), valid=np.asarray(valid, dtype=bool),
-                        maps=to_uint8(maps))
-    os.replace(tmp, path)
 
 
 # ---------------------------------------------------------------------------- set-up and one map

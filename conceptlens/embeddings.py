@@ -1,6 +1,8 @@
 """CLIP embeddings of images (views of the probe set) and of concept texts, as files.
 
-Image files hold ``image_ids`` (n,) int and ``embeddings`` (n, d) float16, L2-normalised.
+An image file (one a CLIP model) holds image sets, each named ``<view>.<subset>`` (subset
+``topk``: the images of any neuron's top-k set; ``all``: the whole probe set): its
+``<name>.image_ids`` (n,) int and ``<name>.embeddings`` (n, d) float16, L2-normalised.
 Text files hold ``concepts`` (n,) str, ``embeddings`` (n, d) float16 of the prompts, the
 ``template`` string and ``template_embedding`` (d,) of the template alone.
 """
@@ -8,6 +10,7 @@ Text files hold ``concepts`` (n,) str, ``embeddings`` (n, d) float16 of the prom
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from pathlib import Path
 
 import numpy as np
@@ -74,14 +77,32 @@ def load_text_embeddings(path) -> tuple[list[str], torch.Tensor, torch.Tensor]:
                 torch.from_numpy(data["template_embedding"].astype(np.float32)))
 
 
-def save_image_embeddings(path, image_ids: np.ndarray, embeddings: np.ndarray) -> None:
-    _atomic_savez(path, image_ids=image_ids.astype(np.int64), embeddings=embeddings.astype(np.float16))
+def save_image_embeddings(path, sets: Mapping[str, tuple[np.ndarray, np.ndarray]]) -> None:
+    """Write image sets: name -> (image ids (n,), embeddings (n, d)) (atomic)."""
+    arrays = {}
+    for name, (image_ids, embeddings) in sets.items():
+        if len(image_ids) != len(embeddings):
+            raise ValueError(f"image set {name}: {len(image_ids)} ids, {len(embeddings)} embeddings")
+        arrays[f"{name}.image_ids"] = np.asarray(image_ids).astype(np.int64)
+        arrays[f"{name}.embeddings"] = np.asarray(embeddings).astype(np.float16)
+    _atomic_savez(path, **arrays)
 
 
-def load_image_embeddings(path) -> tuple[np.ndarray, torch.Tensor]:
-    """(image ids (n,), embeddings (n, d) float32)."""
+def image_set_names(path) -> list[str]:
+    """Names of the image sets in a file of :func:`save_image_embeddings`."""
     with np.load(path) as data:
-        return data["image_ids"].astype(np.int64), torch.from_numpy(data["embeddings"].astype(np.float32))
+        return [k.removesuffix(".image_ids") for k in data.files if k.endswith(".image_ids")]
+
+
+def load_image_embeddings(path, name: str) -> tuple[np.ndarray, torch.Tensor]:
+    """Image set ``name`` (e.g. ``center.topk``) of a file: (image ids (n,), embeddings
+    (n, d) float32).  A set the file lacks is an error naming the file and its sets."""
+    with np.load(path) as data:
+        if f"{name}.image_ids" not in data.files:
+            raise KeyError(f"{path} has no image set {name!r} (it has "
+                           f"{', '.join(image_set_names(path)) or 'none'})")
+        return (data[f"{name}.image_ids"].astype(np.int64),
+                torch.from_numpy(data[f"{name}.embeddings"].astype(np.float32)))
 
 
 def rows_of(image_ids: np.ndarray, wanted: np.ndarray) -> np.ndarray:

@@ -12,6 +12,7 @@ A view is a table of crop boxes, one per probe image, in that image's pixels
 
 from __future__ import annotations
 
+import contextlib
 import functools
 
 import numpy as np
@@ -120,18 +121,46 @@ def _gradcam_with_maps() -> type:
     return GradCAMWithMaps
 
 
+@contextlib.contextmanager
+def backward_from(model: nn.Module, layer: nn.Module):
+    """Backward passes of ``model`` start at ``layer``'s output: every parameter is frozen
+    and the layer's output becomes a fresh leaf that requires grad, so nothing below the
+    layer is recorded for autograd.  The gradients of anything computed from that output
+    (Grad-CAM's) are unchanged; the backward costs the layers above it only (for layer4 of a
+    ResNet, almost nothing).  Parameters' ``requires_grad`` flags are restored on exit."""
+    params = list(model.parameters())
+    flags = [p.requires_grad for p in params]
+
+    def restart_graph(module: nn.Module, args, output):
+        if not isinstance(output, torch.Tensor):
+            raise TypeError(f"Grad-CAM layer {type(module).__name__} returns "
+                            f"{type(output).__name__}, not a tensor")
+        return output.detach().requires_grad_(True).clone()  # clone: in-place ops stay legal
+
+    for p in params:
+        p.requires_grad_(False)
+    handle = layer.register_forward_hook(restart_graph, prepend=True)
+    try:
+        yield
+    finally:
+        handle.remove()
+        for p, flag in zip(params, flags, strict=True):
+            p.requires_grad_(flag)
+
+
 def gradcam_maps(model: nn.Module, target_layer: nn.Module, inputs: torch.Tensor,
                  labels: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
     """Grad-CAM of ``model`` at ``target_layer`` for a batch ``inputs`` (n, 3, h, w).
 
-    The target class is the predicted one, or ``labels`` (n,) when given.
-    Returns (maps at input resolution (n, h, w) in [0, 1], low-resolution maps (n, h', w')
+    The target class is the predicted one, or ``labels`` (n,) when given.  The backward
+    pass starts at the layer (:func:`backward_from`).  Returns (maps at input resolution (n, h, w) in [0, 1], low-resolution maps (n, h', w')
     at the layer's resolution, each scaled to max 1).
     """
     from pytorch_grad_cam.utils.model_targets import ClassifierOutputTarget
 
     targets = None if labels is None else [ClassifierOutputTarget(int(c)) for c in labels]
-    with _gradcam_with_maps()(model=model, target_layers=[target_layer]) as cam:
+    with (backward_from(model, target_layer),
+          _gradcam_with_maps()(model=model, target_layers=[target_layer]) as cam):
         full = cam(input_tensor=inputs, targets=targets)
         low = cam.low_res
     peak = low.reshape(len(low), -1).max(axis=1).reshape(-1, 1, 1)

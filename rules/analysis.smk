@@ -5,7 +5,7 @@
 rule stability:
     input:
         activations=stability_activation_files,
-        images=results(f"clip/{STABILITY['clip_model']}/images/full.all.npz"),
+        images=results(f"clip/{STABILITY['clip_model']}/images.npz"),
         text=stability_text_embeddings,
     output:
         per_neuron=expand(
@@ -84,6 +84,7 @@ rule convis_localisation:
         reference_size=CONVIS["reference_size"],
         batch_size=CONVIS["batch_size"],
         device=config["device"],
+        precision=config["precision"],
         images=CONVIS["evaluation_images"],
         seed=CONVIS["seed"],
     script:
@@ -118,6 +119,7 @@ rule convis_maps:
         reference_size=CONVIS["reference_size"],
         batch_size=CONVIS["batch_size"],
         device=config["device"],
+        precision=config["precision"],
     script:
         "../scripts/convis_maps.py"
 

@@ -40,7 +40,7 @@ METHODS = method_settings(config)
 STABILITY = config["stability"]
 STABILITY_LAYERS = (STABILITY["layers"] or LAYERS) if STABILITY["functions"] else []
 STABILITY_CONCEPT_SETS = STABILITY["concept_sets"] or list(config["concept_sets"])
-# Layers recorded by every activations job: the described ones and the stability ones.
+# Layers recorded on the full view: the described ones and the stability ones.
 ACTIVATION_LAYERS = LAYERS + [l for l in STABILITY_LAYERS if l not in LAYERS]
 CONVIS = config["convis"]
 CONVIS_CLIP = config["clip_models"][CONVIS["clip_model"]]["name"]
@@ -53,12 +53,14 @@ REPORT_LAYERS = REPORT["layers"] or LAYERS
 # embeddings, scores, ground truth, metrics, grid neurons): when cores are scarce they run
 # before the side jobs (sample grid, stability, localisation) that only the report reads.
 CRITICAL_PATH = 10
+# Higher still: the image stages (probe split, the target's pass, CLIP image embeddings),
+# the longest chain, start before the text embeddings that wait beside them.
+IMAGE_STAGES = 20
 
 
 wildcard_constraints:
     split="probe|train",
     view="full|center|gradcam",
-    subset="topk|all",
     method="|".join(METHODS) or "NO_METHOD",
     concepts="[A-Za-z0-9_.-]+",
     clip="[A-Za-z0-9_.-]+",
@@ -136,22 +138,44 @@ def activation_files(view):
     return [results(f"activations/{view}/{layer}.npz") for layer in LAYERS]
 
 
-def activation_files_of_view(wildcards):
-    return activation_files(wildcards.view)
+VIEWS = ["full", "center", "gradcam"]
 
 
-def topk_files_of_view(wildcards):
-    return [results(f"topk/{wildcards.view}/{layer}.npz") for layer in LAYERS]
+def view_files(pattern, layers=()):
+    """``pattern``'s files for every view (view-major), and every layer when it has one."""
+    if "{layer}" in pattern:
+        return expand(results(pattern), view=VIEWS, layer=layers)
+    return expand(results(pattern), view=VIEWS)
 
 
-def max_k_of_view(wildcards):
-    """The largest k that any WWW-family method on this view asks for."""
-    ks = [
-        m["k"]
-        for m in METHODS.values()
-        if m["family"] == "www" and m["view"] == wildcards.view
+def activation_layers_of_views():
+    """view -> the layers its activations are recorded for: the described ones, and on
+    the full view also the stability analysis' layers."""
+    return {view: ACTIVATION_LAYERS if view == "full" else LAYERS for view in VIEWS}
+
+
+def activation_outputs():
+    """Every activations file of the target's pass, view by view."""
+    return [
+        results(f"activations/{view}/{layer}.npz")
+        for view, layers in activation_layers_of_views().items()
+        for layer in layers
     ]
-    return max(ks, default=1)
+
+
+def max_k_of_views():
+    """view -> the largest k that any WWW-family method on that view asks for (1: none)."""
+    return {
+        view: max(
+            (
+                m["k"]
+                for m in METHODS.values()
+                if m["family"] == "www" and m["view"] == view
+            ),
+            default=1,
+        )
+        for view in VIEWS
+    }
 
 
 def clip_model_of(wildcards):
@@ -181,6 +205,52 @@ def template_text(wildcards):
     return config["templates"][wildcards.template]
 
 
+def image_set_of(method):
+    """The CLIP image set a method reads: its view's top-k images (WWW family) or the
+    whole probe set (CLIP-Dissect)."""
+    m = METHODS[method]
+    return f"{m['view']}.{'topk' if m['family'] == 'www' else 'all'}"
+
+
+def clip_image_sets(clip):
+    """Every image set (``<view>.<subset>``) embedded with the CLIP model ``clip``: those of
+    its methods and, for the stability CLIP, the full view's whole probe set."""
+    sets = [
+        image_set_of(name) for name, m in METHODS.items() if m["clip_model"] == clip
+    ]
+    if STABILITY_LAYERS and STABILITY["clip_model"] == clip:
+        sets.append("full.all")
+    return list(dict.fromkeys(sets))
+
+
+def clip_image_plan(wildcards):
+    """What a clip_image_embeddings job embeds: each image set with its view's boxes and,
+    for a top-k set, the top-k files whose images it takes."""
+    plan = []
+    for name in clip_image_sets(wildcards.clip):
+        view, subset = name.split(".")
+        topk = [results(f"topk/{view}/{layer}.npz") for layer in LAYERS]
+        plan.append(
+            {
+                "name": name,
+                "view": view,
+                "subset": subset,
+                "boxes": results(f"views/{view}/boxes.parquet"),
+                "topk": topk if subset == "topk" else [],
+            }
+        )
+    return plan
+
+
+def clip_image_inputs(wildcards):
+    """The boxes and top-k files of a clip_image_embeddings job, each named once."""
+    plan = clip_image_plan(wildcards)
+    return {
+        "boxes": list(dict.fromkeys(s["boxes"] for s in plan)),
+        "topk": list(dict.fromkeys(f for s in plan for f in s["topk"])),
+    }
+
+
 def method_inputs(method, concepts, layer):
     """Input files of one method on one layer and concept set."""
     m = METHODS[method]
@@ -189,12 +259,11 @@ def method_inputs(method, concepts, layer):
         "text": results(f"{clip}/text/{concepts}.{m['template']}.npz"),
         "concepts": results(f"concepts/{concepts}.txt"),
     }
+    inputs["images"] = results(f"{clip}/images.npz")
     if m["family"] == "www":
         inputs["topk"] = results(f"topk/{m['view']}/{layer}.npz")
-        inputs["images"] = results(f"{clip}/images/{m['view']}.topk.npz")
     else:
         inputs["activations"] = results(f"activations/{m['view']}/{layer}.npz")
-        inputs["images"] = results(f"{clip}/images/{m['view']}.all.npz")
     return inputs
 
 
@@ -216,6 +285,7 @@ def describe_plan(wildcards):
             "method": method,
             "layer": layer,
             "settings": METHODS[method],
+            "image_set": image_set_of(method),
             "inputs": method_inputs(method, wildcards.concepts, layer),
         }
         for method in METHODS
@@ -447,10 +517,6 @@ def clip_checkpoint_files_of(key):
         if pretrained and Path(pretrained).suffix in (".pt", ".bin")
         else []
     )
-
-
-def topk_inputs(wildcards):
-    return topk_files_of_view(wildcards) if wildcards.subset == "topk" else []
 
 
 def imported_source(wildcards):

@@ -1,81 +1,70 @@
-# The concept discovery DAG: views, CLIP embeddings (the activations and their top-k sets
-# are in ground_truth.smk), concept
+# The concept discovery DAG: views and activations of the target, CLIP embeddings, concept
 # scores and descriptions, metrics.
 
 
-# The full and centre views are boxes computed from the image sizes alone: one job.
-rule simple_views:
-    input:
-        split=probe_dir(),
-        checked=requirements_checked(),
-    output:
-        full=results("views/full/boxes.parquet"),
-        center=results("views/center/boxes.parquet"),
-    log:
-        results("logs/views/simple.log"),
-    benchmark:
-        results("benchmarks/views/simple.tsv")
-    priority: CRITICAL_PATH
-    conda:
-        "../envs/conceptlens.yaml"
-    threads: 1
-    params:
-        center_fraction=config["views"]["center_fraction"],
-        image_size=WORLD["image_size"] if WORLD_PROBE else None,
-    script:
-        "../scripts/views.py"
-
-
-rule gradcam_view:
+# The target's pass over the probe set, one job (the target loads once): for each view
+# (full, centre, a window around the Grad-CAM maximum), the crop boxes, the activations of
+# the configured layers and the top-k images of each described neuron.
+rule activations:
     input:
         split=probe_dir(),
         target=target_files(),
         checked=requirements_checked(),
     output:
-        boxes=results("views/{view,gradcam}/boxes.parquet"),
-        cams=results("views/{view,gradcam}/cams.npz"),
+        boxes=view_files("views/{view}/boxes.parquet"),
+        cams=results("views/gradcam/cams.npz"),
+        activations=activation_outputs(),
+        topk=view_files("topk/{view}/{layer}.npz", LAYERS),
+        target=results("activations/target.json"),
     log:
-        results("logs/views/{view}.log"),
+        results("logs/activations.log"),
     benchmark:
-        results("benchmarks/views/{view}.tsv")
-    priority: CRITICAL_PATH
+        results("benchmarks/activations.tsv")
+    priority: IMAGE_STAGES
     conda:
         "../envs/conceptlens.yaml"
     threads: THREADS
     resources:
         gpu=1,
     params:
+        views=VIEWS,
         center_fraction=config["views"]["center_fraction"],
         gradcam_fraction=config["views"]["gradcam_fraction"],
         gradcam_layer=config["views"]["gradcam_layer"],
         gradcam_target=config["views"]["gradcam_target"],
-        target=target_spec(),
+        image_size=WORLD["image_size"] if WORLD_PROBE else None,
+        layers=activation_layers_of_views(),
+        k=max_k_of_views(),
+        reduction=GROUND_TRUTH["reduction"],
         batch_size=config["batch_size"],
         workers=config["loader_workers"],
+        target=target_spec(),
         device=config["device"],
+        precision=config["precision"],
     script:
-        "../scripts/views.py"
+        "../scripts/activations.py"
 
 
+# One job a CLIP model embeds every image set its methods (and the stability analysis) read.
 rule clip_image_embeddings:
     input:
+        unpack(clip_image_inputs),
         split=probe_dir(),
-        boxes=results("views/{view}/boxes.parquet"),
-        topk=topk_inputs,
         checkpoint=clip_checkpoint_files,
     output:
-        results("clip/{clip}/images/{view}.{subset}.npz"),
+        results("clip/{clip}/images.npz"),
     log:
-        results("logs/clip_image_embeddings/{clip}/{view}.{subset}.log"),
+        results("logs/clip_image_embeddings/{clip}.log"),
     benchmark:
-        results("benchmarks/clip_image_embeddings/{clip}/{view}.{subset}.tsv")
-    priority: CRITICAL_PATH
+        results("benchmarks/clip_image_embeddings/{clip}.tsv")
+    priority: IMAGE_STAGES
     conda:
         "../envs/conceptlens.yaml"
     threads: THREADS
     resources:
         gpu=1,
     params:
+        plan=clip_image_plan,
         clip=clip_model_of,
         pretrained=clip_pretrained_of,
         batch_size=config["batch_size"],

@@ -1,44 +1,10 @@
-# Activations of the target on a view of the probe images, and the neurons' planted
-# ground truth (computed on the full images).
-
-
-rule activations:
-    input:
-        split=probe_dir(),
-        boxes=results("views/{view}/boxes.parquet"),
-        target=target_files(),
-    output:
-        activations=expand(
-            results("activations/{{view}}/{layer}.npz"), layer=ACTIVATION_LAYERS
-        ),
-        topk=expand(results("topk/{{view}}/{layer}.npz"), layer=LAYERS),
-    log:
-        results("logs/activations/{view}.log"),
-    benchmark:
-        results("benchmarks/activations/{view}.tsv")
-    priority: CRITICAL_PATH
-    conda:
-        "../envs/conceptlens.yaml"
-    threads: THREADS
-    resources:
-        gpu=1,
-    params:
-        layers=ACTIVATION_LAYERS,
-        k=max_k_of_view,
-        reduction=GROUND_TRUTH["reduction"],
-        batch_size=config["batch_size"],
-        workers=config["loader_workers"],
-        target=target_spec(),
-        device=config["device"],
-        precision=config["precision"],
-    script:
-        "../scripts/activations.py"
+# The neurons' planted ground truth (computed from the activations on the full images).
 
 
 rule neuron_ground_truth:
     input:
         split=probe_dir(),
-        target=target_files(),
+        target=results("activations/target.json"),
         activations=activation_files("full"),
         class_names=class_names_file(),
     output:

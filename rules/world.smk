@@ -8,7 +8,7 @@ rule world_split:
         results("logs/world_split/{split}.log"),
     benchmark:
         results("benchmarks/world_split/{split}.tsv")
-    priority: CRITICAL_PATH
+    priority: IMAGE_STAGES
     conda:
         "../envs/conceptlens.yaml"
     threads: THREADS

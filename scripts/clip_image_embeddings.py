@@ -1,7 +1,9 @@
-"""Rule clip_image_embeddings: CLIP embeddings of a view of the probe images.
+"""Rule clip_image_embeddings: CLIP embeddings of every image set one CLIP model is asked
+for, one job (the model loads once).
 
-subset "topk": each distinct image of any neuron's top-k set (WWW family);
-subset "all": the whole probe set (CLIP-Dissect).
+A set is a view of the probe images and a subset: "topk", each distinct image of any
+neuron's top-k set on that view (WWW family); "all", the whole probe set (CLIP-Dissect,
+stability).
 """
 
 from pathlib import Path
@@ -21,14 +23,16 @@ with rule_context(snakemake) as log:  # noqa: F821
     p = snakemake.params  # noqa: F821
     split = Path(snakemake.input.split)  # noqa: F821
     files = probe_files(split, pd.read_parquet(split / "attributes.parquet"))
-    boxes = load_boxes(snakemake.input.boxes)  # noqa: F821
-    if snakemake.wildcards.subset == "topk":  # noqa: F821
-        ids = np.unique(np.concatenate([load_topk(f)[0].ravel() for f in snakemake.input.topk]))  # noqa: F821
-    else:
-        ids = np.arange(len(files))
     device = resolve_device(p.device)
     model, _, _ = load_clip(p.clip["name"], p.pretrained, device)
-    embeddings = embed_view_images(model, files, boxes, ids, p.batch_size, p.workers,
-                                   p.precision)
-    save_image_embeddings(snakemake.output[0], ids, embeddings)  # noqa: F821
-    log.info("embedded %d images of the %s view", len(ids), snakemake.wildcards.view)  # noqa: F821
+    sets = {}
+    for image_set in p.plan:
+        if image_set["subset"] == "topk":
+            ids = np.unique(np.concatenate([load_topk(f)[0].ravel() for f in image_set["topk"]]))
+        else:
+            ids = np.arange(len(files))
+        sets[image_set["name"]] = ids, embed_view_images(
+            model, files, load_boxes(image_set["boxes"]), ids, p.batch_size, p.workers,
+            p.precision)
+        log.info("%s: embedded %d images", image_set["name"], len(ids))
+    save_image_embeddings(snakemake.output[0], sets)  # noqa: F821

@@ -12,8 +12,8 @@ from conceptlens.convis import (
     convis_maps,
     load_convis,
     n_windows,
-    save_localisation_maps,
 )
+from conceptlens.convis_files import save_localisation_maps
 from conceptlens.files import atomic_write_text
 from conceptlens.hierarchy import concept_subtree_masks
 from conceptlens.localisation import (
@@ -49,7 +49,8 @@ with rule_context(snakemake) as log:  # noqa: F821
     model, tree, nodes = load_convis(p.clip, p.pretrained, snakemake.input.hierarchy,  # noqa: F821
                                      p.node_text, p.template, p.device)
     settings = dict(window_sizes=list(p.window_sizes), stride=int(p.stride),
-                    reference_size=int(p.reference_size), batch_size=int(p.batch_size))
+                    reference_size=int(p.reference_size), batch_size=int(p.batch_size),
+                    precision=p.precision)
     size = clip_input_size(model)
     log.info("ConVis on %d images, %d hierarchy nodes, %d windows per image at %d px",
              n, len(tree), n_windows(size, p.window_sizes, p.stride, p.reference_size), size)

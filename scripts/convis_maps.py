@@ -9,7 +9,8 @@ import numpy as np
 import pandas as pd
 from PIL import Image
 
-from conceptlens.convis import convis_maps, load_convis, save_maps
+from conceptlens.convis import convis_maps, load_convis
+from conceptlens.convis_files import save_maps
 from conceptlens.hierarchy import resolve, subtree_masks
 from conceptlens.workflow import rule_context
 
@@ -25,7 +26,8 @@ with rule_context(snakemake) as log:  # noqa: F821
     model, tree, nodes = load_convis(p.clip, p.pretrained, snakemake.input.hierarchy,  # noqa: F821
                                      p.node_text, p.template, p.device)
     settings = dict(window_sizes=list(p.window_sizes), stride=int(p.stride),
-                    reference_size=int(p.reference_size), batch_size=int(p.batch_size))
+                    reference_size=int(p.reference_size), batch_size=int(p.batch_size),
+                    precision=p.precision)
 
     # (layer, unit, image_id, concept) per wanted map, and the concepts wanted on each image
     wanted, roots, per_image = [], {}, defaultdict(list)

@@ -5,7 +5,7 @@ from functools import cache
 
 import numpy as np
 
-from conceptlens.activations import load_activations
+from conceptlens.activation_files import load_activations
 from conceptlens.describe import descriptions_table, method_scores, to_csv_frame
 from conceptlens.embeddings import load_image_embeddings, load_text_embeddings
 from conceptlens.topk import load_topk
@@ -22,7 +22,7 @@ with rule_context(snakemake) as log:  # noqa: F821
             snakemake.params.plan, out.tables, out.csvs, out.scores, strict=True):  # noqa: F821
         m, layer, files = step["settings"], step["layer"], step["inputs"]
         concepts, text_emb, template_emb = text_embeddings(files["text"])
-        image_ids, image_emb = image_embeddings(files["images"])
+        image_ids, image_emb = image_embeddings(files["images"], step["image_set"])
         if m["family"] == "www":
             topk, _ = topk_of(files["topk"], m["k"])
             result = method_scores(m, image_ids, image_emb, text_emb, template_emb, topk=topk)

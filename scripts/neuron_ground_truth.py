@@ -9,15 +9,13 @@ from pathlib import Path
 
 import pandas as pd
 
-from conceptlens.activations import load_activations
+from conceptlens.activation_files import load_activations, load_target_summary
 from conceptlens.ground_truth import (
     COLUMNS,
     neuron_ground_truth,
-    output_layer_name,
     read_class_synonyms,
     synonym_ground_truth,
 )
-from conceptlens.models.zoo import build_architecture, load_target
 from conceptlens.workflow import rule_context
 
 with rule_context(snakemake) as log:  # noqa: F821
@@ -25,20 +23,22 @@ with rule_context(snakemake) as log:  # noqa: F821
     attributes = pd.read_parquet(Path(snakemake.input.split) / "attributes.parquet")  # noqa: F821
     acts = {layer: load_activations(path)[0]
             for layer, path in zip(p.layers, snakemake.input.activations)}  # noqa: F821
+    # the target's class names and classifier layer, as its activations job found them
+    summary = load_target_summary(snakemake.input.target)  # noqa: F821
+    classes, output = summary["classes"], summary["output_layer"]
     if p.target["source"] == "world":
-        _, classes = load_target(p.target)
         table = neuron_ground_truth(acts, attributes, classes, p.auroc_threshold)
     else:
-        output = output_layer_name(build_architecture(p.target))
         if snakemake.input.class_names:  # noqa: F821
             synonyms = read_class_synonyms(snakemake.input.class_names[0])  # noqa: F821
         else:
-            _, classes = load_target(p.target)
             synonyms = [[c] for c in classes] if classes else []
-        if not synonyms or output not in acts:
+        if not synonyms or output is None or output not in acts:
             table = pd.DataFrame(columns=COLUMNS)
             log.warning("no ground truth: %s", "the target has no class names (set "
-                        "target.class_names)" if not synonyms else f"{output} is not described")
+                        "target.class_names)" if not synonyms else
+                        "the target has no linear classifier layer" if output is None else
+                        f"{output} is not described")
         else:
             labels = attributes["label"].to_numpy() if "label" in attributes.columns else None
             table = synonym_ground_truth(output, synonyms, acts[output], labels)

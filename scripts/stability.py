@@ -4,7 +4,7 @@ every configured similarity function on one concept set (the inputs load once)."
 import numpy as np
 import torch
 
-from conceptlens.activations import load_activations
+from conceptlens.activation_files import load_activations
 from conceptlens.embeddings import load_image_embeddings, load_text_embeddings
 from conceptlens.stability import (
     Subsample,
@@ -25,7 +25,7 @@ with rule_context(snakemake) as log:  # noqa: F821
     ks, top = [int(k) for k in p.ks], int(p.top)
     subsample = Subsample.from_config(p.subsample)
     concepts, text_emb, _ = load_text_embeddings(inp.text)
-    image_ids, image_emb = load_image_embeddings(inp.images)
+    image_ids, image_emb = load_image_embeddings(inp.images, "full.all")
     if not np.array_equal(image_ids, np.arange(len(image_ids))):
         raise ValueError(f"{inp.images}: image ids are not 0..{len(image_ids) - 1} in order; "
                          "the stability analysis needs the embedding of every probe image")

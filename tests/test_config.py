@@ -88,3 +88,20 @@ def test_report_defaults_follow_the_configured_methods():
     only_www = {"www": methods["www"]}
     assert report_method(config, only_www) == "www"
     assert report_grid_methods(config, only_www) == {"WWW": "www"}
+
+
+def test_world_layer_list_matches_the_built_target_and_needs_no_torch():
+    import subprocess
+    import sys
+
+    from conceptlens.config import target_layers
+    from conceptlens.models.target import build_world_target
+    from conceptlens.models.zoo import layer_names
+
+    assert target_layers({"source": "world"}) == layer_names(build_world_target(8))
+    # a world config is checked (as every workflow parse does) without importing torch
+    code = ("import sys; from conceptlens.config import load_config; "
+            "load_config('config.yaml'); print('torch' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True,
+                         check=True)
+    assert out.stdout.strip() == "False"

@@ -17,14 +17,13 @@ from conceptlens.convis import (
     best_subtree_rank,
     convis_maps,
     load_convis,
-    load_maps,
     n_windows,
     normalise_invert,
-    save_maps,
     scaled_px,
     window_scales,
     window_starts,
 )
+from conceptlens.convis_files import load_maps, save_maps
 from conceptlens.hierarchy import concept_subtree_masks
 from conceptlens.localisation import centre_bias_maps, pointing_hit
 from conceptlens.world.generate import SplitSpec, render_images
@@ -230,3 +229,19 @@ def test_cli_writes_map_and_overlay(world_hierarchy_tsv, tmp_path: Path):
     args[2] = "purpel"
     with pytest.raises(SystemExit, match="close matches: purple"):
         main(args)
+
+
+def test_convis_maps_under_autocast_match_float32(world_hierarchy_tsv):
+    torch.set_num_threads(1)
+    model, tree, nodes = load_convis("conceptlens-world-clip", str(WORLD_CLIP), world_hierarchy_tsv)
+    images, rows, _ = render_images(SplitSpec(seed=321, n_images=4), range(4))
+    for image, row in zip(images, rows):
+        masks, _ = concept_subtree_masks(tree, [row["shape"], row["color"]])
+        kwargs = dict(window_sizes=[224, 160], stride=32, seed=int(row["image_id"]))
+        exact = convis_maps(model, image, nodes, masks, **kwargs)
+        fast = convis_maps(model, image, nodes, masks, precision="autocast", **kwargs)
+        assert fast.dtype == np.float32 and fast.shape == exact.shape
+        # bfloat16 image features move a few windows' ranks, not the maps
+        assert np.abs(fast - exact).mean() < 0.05
+        assert np.corrcoef(fast.ravel(), exact.ravel())[0, 1] > 0.95
+    assert all(p.dtype == torch.float32 for p in model.parameters())

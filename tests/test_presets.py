@@ -35,7 +35,8 @@ def test_imagenet_preset_dry_run_lists_the_papers_grid():
     assert len(described) == 3 * 4
     assert jobs["metrics"] == 3
     assert jobs["wordnet_hierarchy"] == 1
-    assert jobs["gradcam_view"] == 1
+    assert jobs["activations"] == 1  # ResNet-50's Grad-CAM and its 3 views, one job
+    assert jobs["clip_image_embeddings"] == 1  # ViT-B-32's centre and Grad-CAM top-k sets
     assert jobs["report"] == 1
     assert "stability" not in jobs
 

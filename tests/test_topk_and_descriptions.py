@@ -55,3 +55,37 @@ def test_descriptions_table_ranks_selected_concepts():
 def test_top1_selection():
     sel = top1_selection(torch.tensor([[0.1, 0.3], [0.9, 0.2]]))
     assert sel.tolist() == [[False, True], [True, False]]
+
+
+def test_image_embedding_sets_round_trip_and_name_a_missing_set(tmp_path):
+    from conceptlens.embeddings import image_set_names, load_image_embeddings, save_image_embeddings
+
+    path = tmp_path / "images.npz"
+    emb = np.eye(3, 4, dtype=np.float32)
+    save_image_embeddings(path, {"center.topk": (np.array([5, 2, 9]), emb),
+                                 "full.all": (np.arange(2), emb[:2])})
+    assert image_set_names(path) == ["center.topk", "full.all"]
+    ids, back = load_image_embeddings(path, "center.topk")
+    assert ids.tolist() == [5, 2, 9] and torch.equal(back, torch.from_numpy(emb))
+    assert load_image_embeddings(path, "full.all")[1].shape == (2, 4)
+    with pytest.raises(KeyError, match=r"images\.npz has no image set 'gradcam\.topk' \(it has "
+                                       r"center\.topk, full\.all\)"):
+        load_image_embeddings(path, "gradcam.topk")
+    with pytest.raises(ValueError, match="image set x: 2 ids, 3 embeddings"):
+        save_image_embeddings(tmp_path / "bad.npz", {"x": (np.arange(2), emb)})
+    assert not (tmp_path / "bad.npz").exists()
+
+
+def test_target_summary_round_trip(tmp_path):
+    from conceptlens.activation_files import load_target_summary, save_target_summary
+
+    path = tmp_path / "target.json"
+    save_target_summary(path, ["star", "circle"], "fc", {"layer4": 512, "fc": 2})
+    assert load_target_summary(path) == {"classes": ["star", "circle"], "output_layer": "fc",
+                                         "widths": {"layer4": 512, "fc": 2}}
+    save_target_summary(path, None, None, {})
+    assert load_target_summary(path)["classes"] is None
+    path.write_text('{"classes": null}')
+    with pytest.raises(ValueError, match=r"target\.json: not a target summary, missing "
+                                         r"\['output_layer', 'widths'\]"):
+        load_target_summary(path)

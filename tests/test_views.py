@@ -74,6 +74,45 @@ def test_gradcam_maps_shapes_and_range():
     assert full_label.shape == (3, 64, 64)
 
 
+def _plain_gradcam(model, layer, x, labels=None):
+    """pytorch-grad-cam's own GradCAM (the backward through the whole model)."""
+    from pytorch_grad_cam import GradCAM
+    from pytorch_grad_cam.utils.model_targets import ClassifierOutputTarget
+
+    targets = None if labels is None else [ClassifierOutputTarget(int(c)) for c in labels]
+    with GradCAM(model=model, target_layers=[layer]) as cam:
+        return cam(input_tensor=x, targets=targets)
+
+
+@pytest.mark.parametrize("layer_name", ["layer4", "layer3.1.conv1"])
+def test_gradcam_from_the_layer_matches_the_full_backward(layer_name):
+    # layer3.1.conv1 is followed by an in-place ReLU, which a leaf output would not allow
+    torch.manual_seed(1)
+    model = build_world_target(10).eval()
+    layer = dict(model.named_modules())[layer_name]
+    x = torch.randn(4, 3, 64, 64)
+    labels = np.array([0, 3, 3, 9])
+    for wanted in (None, labels):
+        full, _ = gradcam_maps(model, layer, x, wanted)
+        np.testing.assert_allclose(full, _plain_gradcam(model, layer, x, wanted), atol=1e-5)
+    assert all(p.requires_grad for p in model.parameters())  # flags restored
+
+
+def test_backward_from_records_nothing_below_the_layer():
+    from conceptlens.views import backward_from
+
+    model = build_world_target(10).eval()
+    model.layer1[0].conv1.weight.requires_grad_(False)  # a frozen weight stays frozen
+    with backward_from(model, model.layer4):
+        out = model(torch.randn(2, 3, 64, 64))
+        assert not any(p.requires_grad for p in model.parameters())
+        out[:, 0].sum().backward()
+    assert all(p.grad is None for p in model.parameters())
+    assert not model.layer1[0].conv1.weight.requires_grad
+    assert model.layer1[0].conv2.weight.requires_grad
+    assert not model.layer4._forward_hooks  # the hook is removed
+
+
 def test_view_loader_streams_crops_from_files(tmp_path):
     from conceptlens.views import view_loader
     from conceptlens.world.generate import SplitSpec, load_split_images, write_split

@@ -14,8 +14,8 @@ from tests.conftest import REPO, dry_run_jobs, run_snakemake
 # about 0.015. See the README.
 FC_HIT_RATE_GRADCAM_TVMF = 0.7
 FC_HIT_RATE_SOFT_WPMI = 0.7
-# ConVis on the tiny world's 12 evaluation images: shape and colour pointing 83%, the
-# centre-bias baseline 33% (measured 2026-12-03; on 20 images 100%, 85% and 30%).
+# ConVis on the tiny world's 12 evaluation images (stride 40): shape pointing 92%, colour
+# 75%, the centre-bias baseline 33% (measured 2026-12-03; at stride 32 83%, 83%, 33%).
 CONVIS_SHAPE_POINTING = 50
 CONVIS_COLOR_POINTING = 70
 
@@ -25,11 +25,13 @@ def test_default_dry_run_lists_the_world_jobs():
     jobs = dry_run_jobs(proc.stdout)
     assert jobs["world_split"] == 1  # probe only: the shipped models need no train split
     for rule in ("check_requirements", "world_concepts", "world_sample_grid",
-                 "neuron_ground_truth", "gradcam_view", "metrics", "all"):
+                 "neuron_ground_truth", "metrics", "all"):
         assert jobs[rule] == 1, rule
-    # full (ground truth, CLIP-Dissect), center, gradcam; each writes its top-k sets too
-    assert jobs["activations"] == 3 and "topk" not in jobs
-    assert jobs["simple_views"] == 1  # the full and center boxes
+    # one pass of the target: the boxes, activations and top-k sets of full, center and
+    # gradcam (the Grad-CAM too)
+    assert jobs["activations"] == 1
+    assert not {"topk", "simple_views", "gradcam_view"} & set(jobs)
+    assert jobs["clip_image_embeddings"] == 1  # every image set of the one CLIP model
     assert jobs["describe"] == 1  # 9 methods x 2 layers of the one concept set
     assert "train_world_target" not in jobs
     assert jobs["stability"] == 1  # soft_wpmi and wpmi on the world concept set
@@ -108,7 +110,7 @@ def test_tiny_world_end_to_end(tiny_world):
     assert set(layer4["attribute"]) == {"shape"}
     assert set(layer4["concept"]) <= set(fc["concept"])
     assert (out / "world" / "sample_grid.png").stat().st_size > 10_000
-    for bench in ("world_split/probe.tsv", "activations/full.tsv", "neuron_ground_truth.tsv"):
+    for bench in ("world_split/probe.tsv", "activations.tsv", "neuron_ground_truth.tsv"):
         assert (out / "benchmarks" / bench).is_file(), bench
 
 
@@ -228,3 +230,26 @@ def test_tiny_world_report_embeds_every_image_and_prints_table1(tiny_world):
         for metric in TABLE1_METRICS:
             assert format_metric(row[metric], metric) in text, (row["method"], metric)
     assert (out / "report.pdf").stat().st_size < 20_000_000
+
+
+def test_each_clip_model_embeds_only_the_image_sets_its_methods_read():
+    # the default methods on the world CLIP, and CLIP-Dissect on the centre view (the whole
+    # probe set) with a second CLIP
+    methods = ("methods={'other_cos': {'family': 'clip_dissect', 'view': 'center', "
+               "'function': 'cos', 'clip_model': 'other', 'template': 'bare'}}")
+    proc = run_snakemake("-n", "--forceall", "--config", methods,
+                         "clip_models={'other': {'name': 'conceptlens-world-clip'}}")
+    assert dry_run_jobs(proc.stdout)["clip_image_embeddings"] == 2
+    inputs = {}
+    for block in proc.stdout.split("rule clip_image_embeddings:")[1:]:
+        lines = block.splitlines()
+        output = next(line for line in lines if line.strip().startswith("output:"))
+        inputs[output.split("clip/")[1].split("/")[0]] = next(
+            line for line in lines if line.strip().startswith("input:"))
+    assert set(inputs) == {"world", "other"}
+    for view in ("full", "center", "gradcam"):  # www, gradcam_*, soft_wpmi, ... read these
+        assert f"views/{view}/boxes.parquet" in inputs["world"], view
+    assert "topk/center" in inputs["world"] and "topk/gradcam" in inputs["world"]
+    # the second CLIP embeds its one set: the centre view of every image (no top-k files)
+    assert "views/center/boxes.parquet" in inputs["other"] and "topk/" not in inputs["other"]
+    assert "views/full" not in inputs["other"] and "views/gradcam" not in inputs["other"]

@@ -223,9 +223,9 @@ def read_localisation(path: PathLike) -> pd.DataFrame:
 
 
 def read_neuron_maps(path: PathLike) -> dict[tuple[str, int, int], np.ndarray]:
-    """convis/neuron_maps.npz (conceptlens.convis.save_maps) as {(layer, unit, image_id):
+    """convis/neuron_maps.npz (conceptlens.convis_files.save_maps) as {(layer, unit, image_id):
     map (H, W) float32 in [0, 1]}; the file's ``maps`` are uint8 where 0-255 means 0-1."""
-    from conceptlens.convis import load_maps
+    from conceptlens.convis_files import load_maps
 
     data = load_maps(path)
     layers, units, ids, maps = (data[k] for k in ("layer", "unit", "image_id", "maps"))
