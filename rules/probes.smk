@@ -11,7 +11,7 @@ rule check_requirements:
     conda:
         "../envs/conceptlens.yaml"
     params:
-        config=config,
+        config=requirements_config(),
     script:
         "../scripts/check_requirements.py"
 

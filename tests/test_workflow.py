@@ -142,6 +142,20 @@ def test_tiny_world_fc_descriptions_are_far_above_chance(tiny_world):
 
 
 @pytest.mark.slow
+def test_a_setting_the_requirements_check_does_not_read_reruns_its_jobs_at_once(tiny_world,
+                                                                              tmp_path):
+    # the check reads only the weights, data and downloads of a config: a ConVis stride does
+    # not re-run it, so the ConVis jobs are scheduled in the same call (snakemake#4166 holds
+    # them back for a second call when an ancient() input's job re-runs)
+    overlay = tmp_path / "stride.yaml"
+    overlay.write_text("convis:\n  stride: 44\n")
+    proc = run_snakemake("-n", "--configfile", "configs/tiny-world.yaml", str(overlay),
+                         cwd=tiny_world)
+    assert set(dry_run_jobs(proc.stdout)) == {"convis_localisation", "convis_maps", "report",
+                                              "all"}
+
+
+@pytest.mark.slow
 def test_adding_a_concept_set_recomputes_only_what_reads_concept_texts(tiny_world, tmp_path):
     extra = tmp_path / "extra.txt"
     extra.write_text("star\ncircle\nsquare\ncar\ntree\nred\n")
