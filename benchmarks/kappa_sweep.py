@@ -31,7 +31,7 @@ def main() -> None:
     args = parser.parse_args()
     out = Path("results") / args.run
     gt = pd.read_parquet(out / "ground_truth" / "neurons.parquet")
-    concepts, text, template = load_text_embeddings(out / "clip/world/text/world.photo.npz")
+    concepts, text, template = load_text_embeddings(out / "clip/world/text/world.npz", "photo")
     ids, images = load_image_embeddings(out / "clip/world/images.npz", f"{args.view}.topk")
     rows_out = []
     for layer in sorted(gt["layer"].unique()):

@@ -76,10 +76,15 @@ def stage_table(results: Path, n_images: int) -> pd.DataFrame:
 
 
 def _items(job: str, n_images: int, results: Path) -> float:
-    if job.startswith("clip_text_embeddings/"):
-        concepts = job.split("/")[-1].split(".")[0]
+    if job.startswith("clip_text_embeddings/"):  # concepts x templates embedded
+        _, clip, concepts = job.split("/")
         path = results / "concepts" / f"{concepts}.txt"
-        return float(len(path.read_text().splitlines())) if path.exists() else np.nan
+        embedded = results / "clip" / clip / "text" / f"{concepts}.npz"
+        if not (path.exists() and embedded.exists()):
+            return np.nan
+        with np.load(embedded) as data:  # one "<template>.embeddings" array a template
+            templates = sum(name.endswith(".embeddings") for name in data.files)
+        return float(len(path.read_text().splitlines()) * templates)
     if job.startswith(("views/", "activations/", "probe_index", "clip_image_embeddings/")):
         return float(n_images)
     return np.nan

@@ -42,7 +42,7 @@ def random_inputs(args: argparse.Namespace) -> tuple[torch.Tensor, list, list[st
 
 def world_inputs(root: Path) -> tuple[torch.Tensor, list, list[str]]:
     _, images = load_image_embeddings(root / "clip/world/images.npz", "full.all")
-    concepts, texts, _ = load_text_embeddings(root / "clip/world/text/world.bare.npz")
+    concepts, texts, _ = load_text_embeddings(root / "clip/world/text/world.npz", "bare")
     layers = []
     for name in ("layer4", "fc"):
         acts, units = load_activations(root / f"activations/full/{name}.npz")

@@ -3,8 +3,9 @@
 An image file (one a CLIP model) holds image sets, each named ``<view>.<subset>`` (subset
 ``topk``: the images of any neuron's top-k set; ``all``: the whole probe set): its
 ``<name>.image_ids`` (n,) int and ``<name>.embeddings`` (n, d) float16, L2-normalised.
-Text files hold ``concepts`` (n,) str, ``embeddings`` (n, d) float16 of the prompts, the
-``template`` string and ``template_embedding`` (d,) of the template alone.
+A text file (one a CLIP model and concept set) holds ``concepts`` (n,) str and, for each
+template key (e.g. ``photo``), ``<key>.embeddings`` (n, d) float16 of the prompts, the
+``<key>.template`` string and ``<key>.template_embedding`` (d,) of the template alone.
 """
 
 from __future__ import annotations
@@ -63,18 +64,47 @@ def _atomic_savez(path: str | os.PathLike, **arrays) -> None:
     os.replace(tmp, path)
 
 
-def save_text_embeddings(path, concepts: list[str], embeddings: np.ndarray, template: str,
-                         template_embedding: np.ndarray) -> None:
-    _atomic_savez(path, concepts=np.array(concepts, dtype=object).astype(str),
-                  embeddings=embeddings.astype(np.float16), template=np.array(template),
-                  template_embedding=template_embedding.astype(np.float16))
+def save_text_embeddings(path, concepts: list[str],
+                         templates: Mapping[str, tuple[str, np.ndarray, np.ndarray]]) -> None:
+    """Write a concept set's embeddings with each template: key -> (template string,
+    prompt embeddings (n, d), template-alone embedding (d,)) (atomic)."""
+    arrays = {"concepts": np.array(concepts, dtype=object).astype(str)}
+    for key, (template, embeddings, template_embedding) in templates.items():
+        if len(embeddings) != len(concepts):
+            raise ValueError(f"template {key}: {len(embeddings)} embeddings for "
+                             f"{len(concepts)} concepts")
+        arrays[f"{key}.template"] = np.array(template)
+        arrays[f"{key}.embeddings"] = np.asarray(embeddings).astype(np.float16)
+        arrays[f"{key}.template_embedding"] = np.asarray(template_embedding).astype(np.float16)
+    _atomic_savez(path, **arrays)
 
 
-def load_text_embeddings(path) -> tuple[list[str], torch.Tensor, torch.Tensor]:
-    """(concepts, embeddings (n, d) float32, template embedding (d,) float32)."""
+def _names_by_suffix(path, suffix: str) -> list[str]:
+    """The names ``<name><suffix>`` of the arrays of an npz file, in file order."""
     with np.load(path) as data:
-        return (list(data["concepts"]), torch.from_numpy(data["embeddings"].astype(np.float32)),
-                torch.from_numpy(data["template_embedding"].astype(np.float32)))
+        return [k.removesuffix(suffix) for k in data.files if k.endswith(suffix)]
+
+
+def _missing(path, what: str, present: list[str]) -> KeyError:
+    return KeyError(f"{path} has no {what} (it has {', '.join(present) or 'none'})")
+
+
+def text_template_keys(path) -> list[str]:
+    """Template keys of a file of :func:`save_text_embeddings`."""
+    return _names_by_suffix(path, ".embeddings")
+
+
+def load_text_embeddings(path, template: str) -> tuple[list[str], torch.Tensor, torch.Tensor]:
+    """The concept set with template key ``template``: (concepts, embeddings (n, d) float32,
+    template embedding (d,) float32).  A key the file lacks is an error naming the file and
+    its keys."""
+    with np.load(path) as data:
+        if f"{template}.embeddings" not in data.files:
+            raise _missing(path, f"embeddings with template {template!r}",
+                           text_template_keys(path))
+        return (list(data["concepts"]),
+                torch.from_numpy(data[f"{template}.embeddings"].astype(np.float32)),
+                torch.from_numpy(data[f"{template}.template_embedding"].astype(np.float32)))
 
 
 def save_image_embeddings(path, sets: Mapping[str, tuple[np.ndarray, np.ndarray]]) -> None:
@@ -90,8 +120,7 @@ def save_image_embeddings(path, sets: Mapping[str, tuple[np.ndarray, np.ndarray]
 
 def image_set_names(path) -> list[str]:
     """Names of the image sets in a file of :func:`save_image_embeddings`."""
-    with np.load(path) as data:
-        return [k.removesuffix(".image_ids") for k in data.files if k.endswith(".image_ids")]
+    return _names_by_suffix(path, ".image_ids")
 
 
 def load_image_embeddings(path, name: str) -> tuple[np.ndarray, torch.Tensor]:
@@ -99,8 +128,7 @@ def load_image_embeddings(path, name: str) -> tuple[np.ndarray, torch.Tensor]:
     (n, d) float32).  A set the file lacks is an error naming the file and its sets."""
     with np.load(path) as data:
         if f"{name}.image_ids" not in data.files:
-            raise KeyError(f"{path} has no image set {name!r} (it has "
-                           f"{', '.join(image_set_names(path)) or 'none'})")
+            raise _missing(path, f"image set {name!r}", image_set_names(path))
         return (data[f"{name}.image_ids"].astype(np.int64),
                 torch.from_numpy(data[f"{name}.embeddings"].astype(np.float32)))
 

@@ -64,7 +64,6 @@ wildcard_constraints:
     method="|".join(METHODS) or "NO_METHOD",
     concepts="[A-Za-z0-9_.-]+",
     clip="[A-Za-z0-9_.-]+",
-    template="[A-Za-z0-9_.-]+",
     imported="[A-Za-z0-9_.-]+",
     function="soft_wpmi|wpmi",
     download="|".join(BUILTIN_DOWNLOADS),
@@ -225,8 +224,17 @@ def concept_download_url(wildcards):
     return download_url(wildcards.download, config["concept_downloads"]["mirror"])
 
 
-def template_text(wildcards):
-    return config["templates"][wildcards.template]
+def clip_templates_of(wildcards):
+    """Template key -> text, for every template the CLIP model ``wildcards.clip`` is used
+    with on a concept set: by its methods and, for the stability CLIP on a concept set of the
+    stability analysis, the stability template."""
+    keys = [
+        m["template"] for m in METHODS.values() if m["clip_model"] == wildcards.clip
+    ]
+    stability = STABILITY_LAYERS and wildcards.concepts in STABILITY_CONCEPT_SETS
+    if stability and STABILITY["clip_model"] == wildcards.clip:
+        keys.append(STABILITY["template"])
+    return {key: config["templates"][key] for key in dict.fromkeys(keys)}
 
 
 def image_set_of(method):
@@ -280,7 +288,7 @@ def method_inputs(method, concepts, layer):
     m = METHODS[method]
     clip = f"clip/{m['clip_model']}"
     inputs = {
-        "text": results(f"{clip}/text/{concepts}.{m['template']}.npz"),
+        "text": results(f"{clip}/text/{concepts}.npz"),
         "concepts": results(f"concepts/{concepts}.txt"),
     }
     inputs["images"] = results(f"{clip}/images.npz")
@@ -310,6 +318,7 @@ def describe_plan(wildcards):
             "layer": layer,
             "settings": METHODS[method],
             "image_set": image_set_of(method),
+            "template": METHODS[method]["template"],
             "inputs": method_inputs(method, wildcards.concepts, layer),
         }
         for method in METHODS
@@ -394,8 +403,8 @@ STABILITY_TABLE_FILES = ("table.csv", "table.json", "chart.png", "chart.svg")
 
 
 def stability_text_embeddings(wildcards):
-    clip, template = STABILITY["clip_model"], STABILITY["template"]
-    return results(f"clip/{clip}/text/{wildcards.concepts}.{template}.npz")
+    clip = STABILITY["clip_model"]
+    return results(f"clip/{clip}/text/{wildcards.concepts}.npz")
 
 
 def stability_activation_files(wildcards):

@@ -123,17 +123,18 @@ rule wordnet_concepts:
         "../scripts/wordnet_concepts.py"
 
 
+# One job a CLIP model and concept set embeds the concepts with every template it is used with.
 rule clip_text_embeddings:
     input:
         concepts=results("concepts/{concepts}.txt"),
         checkpoint=clip_checkpoint_files,
         checked=requirements_checked(),
     output:
-        results("clip/{clip}/text/{concepts}.{template}.npz"),
+        results("clip/{clip}/text/{concepts}.npz"),
     log:
-        results("logs/clip_text_embeddings/{clip}/{concepts}.{template}.log"),
+        results("logs/clip_text_embeddings/{clip}/{concepts}.log"),
     benchmark:
-        results("benchmarks/clip_text_embeddings/{clip}/{concepts}.{template}.tsv")
+        results("benchmarks/clip_text_embeddings/{clip}/{concepts}.tsv")
     priority: CRITICAL_PATH
     conda:
         "../envs/conceptlens.yaml"
@@ -143,7 +144,7 @@ rule clip_text_embeddings:
     params:
         clip=clip_model_of,
         pretrained=clip_pretrained_of,
-        template=template_text,
+        templates=clip_templates_of,
         device=config["device"],
         precision=config["precision"],
     script:

@@ -1,4 +1,5 @@
-"""Rule clip_text_embeddings: CLIP text embeddings of a concept set with a template."""
+"""Rule clip_text_embeddings: CLIP text embeddings of a concept set with every template
+that one CLIP model's methods (and the stability analysis) use, one job."""
 
 from conceptlens.activations import precision_context, resolve_device
 from conceptlens.embeddings import embed_concepts, save_text_embeddings
@@ -11,7 +12,10 @@ with rule_context(snakemake) as log:  # noqa: F821
     concepts = read_concept_set(snakemake.input.concepts)  # noqa: F821
     device = resolve_device(p.device)
     model, _, tokenizer = load_clip(p.clip["name"], p.pretrained, device)
-    with precision_context(p.precision, device):
-        emb, alone = embed_concepts(model, tokenizer, concepts, p.template)
-    save_text_embeddings(snakemake.output[0], concepts, emb, p.template, alone)  # noqa: F821
-    log.info("embedded %d concepts with %r", len(concepts), p.template)
+    embedded = {}
+    for key, template in p.templates.items():
+        with precision_context(p.precision, device):
+            emb, alone = embed_concepts(model, tokenizer, concepts, template)
+        embedded[key] = template, emb, alone
+        log.info("embedded %d concepts with %s: %r", len(concepts), key, template)
+    save_text_embeddings(snakemake.output[0], concepts, embedded)  # noqa: F821

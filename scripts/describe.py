@@ -21,7 +21,7 @@ with rule_context(snakemake) as log:  # noqa: F821
     for step, table_path, csv_path, scores_path in zip(
             snakemake.params.plan, out.tables, out.csvs, out.scores, strict=True):  # noqa: F821
         m, layer, files = step["settings"], step["layer"], step["inputs"]
-        concepts, text_emb, template_emb = text_embeddings(files["text"])
+        concepts, text_emb, template_emb = text_embeddings(files["text"], step["template"])
         image_ids, image_emb = image_embeddings(files["images"], step["image_set"])
         if m["family"] == "www":
             topk, _ = topk_of(files["topk"], m["k"])

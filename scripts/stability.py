@@ -24,7 +24,7 @@ with rule_context(snakemake) as log:  # noqa: F821
         raise ValueError(f"params.layers {layers} and input.activations {paths} differ in length")
     ks, top = [int(k) for k in p.ks], int(p.top)
     subsample = Subsample.from_config(p.subsample)
-    concepts, text_emb, _ = load_text_embeddings(inp.text)
+    concepts, text_emb, _ = load_text_embeddings(inp.text, p.template)
     image_ids, image_emb = load_image_embeddings(inp.images, "full.all")
     if not np.array_equal(image_ids, np.arange(len(image_ids))):
         raise ValueError(f"{inp.images}: image ids are not 0..{len(image_ids) - 1} in order; "

@@ -267,7 +267,7 @@ def write_inputs(tmp_path: Path, n_images: int = 60, fc_images: int | None = Non
     image = torch.nn.functional.normalize(torch.randn(n_images, 16, generator=gen), dim=1)
     text = torch.nn.functional.normalize(torch.randn(20, 16, generator=gen), dim=1)
     save_image_embeddings(tmp_path / "images.npz", {"full.all": (np.arange(n_images), image.numpy())})
-    save_text_embeddings(tmp_path / "text.npz", concepts, text.numpy(), "{}", np.zeros(16))
+    save_text_embeddings(tmp_path / "text.npz", concepts, {"bare": ("{}", text.numpy(), np.zeros(16))})
     save_activations(tmp_path / "layer4.npz", acts[:, :6].numpy())
     fc = probe(n_images=fc_images or n_images, n_neurons=2, seed=6)[1]
     save_activations(tmp_path / "fc.npz", fc.numpy())

@@ -89,3 +89,26 @@ def test_target_summary_round_trip(tmp_path):
     with pytest.raises(ValueError, match=r"target\.json: not a target summary, missing "
                                          r"\['output_layer', 'widths'\]"):
         load_target_summary(path)
+
+
+def test_text_embeddings_of_several_templates_round_trip(tmp_path):
+    from conceptlens.embeddings import (
+        load_text_embeddings,
+        save_text_embeddings,
+        text_template_keys,
+    )
+
+    path = tmp_path / "world.npz"
+    photo, bare = np.eye(2, 3, dtype=np.float32), np.ones((2, 3), dtype=np.float32)
+    save_text_embeddings(path, ["star", "red"], {"photo": ("A photo of a {}", photo, np.ones(3)),
+                                                 "bare": ("{}", bare, np.zeros(3))})
+    assert text_template_keys(path) == ["photo", "bare"]
+    concepts, emb, alone = load_text_embeddings(path, "photo")
+    assert concepts == ["star", "red"] and torch.equal(emb, torch.from_numpy(photo))
+    assert torch.equal(alone, torch.ones(3))
+    assert torch.equal(load_text_embeddings(path, "bare")[1], torch.from_numpy(bare))
+    with pytest.raises(KeyError, match=r"world\.npz has no embeddings with template 'cap' "
+                                       r"\(it has photo, bare\)"):
+        load_text_embeddings(path, "cap")
+    with pytest.raises(ValueError, match="template x: 1 embeddings for 2 concepts"):
+        save_text_embeddings(tmp_path / "bad.npz", ["a", "b"], {"x": ("{}", photo[:1], np.ones(3))})

@@ -32,6 +32,7 @@ def test_default_dry_run_lists_the_world_jobs():
     assert jobs["activations"] == 1
     assert not {"topk", "simple_views", "gradcam_view"} & set(jobs)
     assert jobs["clip_image_embeddings"] == 1  # every image set of the one CLIP model
+    assert jobs["clip_text_embeddings"] == 1  # the world set with the photo and bare templates
     assert jobs["describe"] == 1  # 9 methods x 2 layers of the one concept set
     assert "train_world_target" not in jobs
     assert jobs["stability"] == 1  # soft_wpmi and wpmi on the world concept set
