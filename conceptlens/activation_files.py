@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import os
 from collections.abc import Mapping, Sequence
+from pathlib import Path
 
 import numpy as np
 
@@ -44,7 +45,7 @@ def save_target_summary(path: str | os.PathLike, classes: Sequence[str] | None,
 def load_target_summary(path: str | os.PathLike) -> dict:
     """Read a file of :func:`save_target_summary`; a file without its fields is an error
     naming it."""
-    summary = json.loads(open(path, encoding="utf-8").read())
+    summary = json.loads(Path(path).read_text(encoding="utf-8"))
     missing = {"classes", "output_layer", "widths"} - set(summary)
     if missing:
         raise ValueError(f"{path}: not a target summary, missing {sorted(missing)}")

@@ -153,7 +153,8 @@ def gradcam_maps(model: nn.Module, target_layer: nn.Module, inputs: torch.Tensor
     """Grad-CAM of ``model`` at ``target_layer`` for a batch ``inputs`` (n, 3, h, w).
 
     The target class is the predicted one, or ``labels`` (n,) when given.  The backward
-    pass starts at the layer (:func:`backward_from`).  Returns (maps at input resolution (n, h, w) in [0, 1], low-resolution maps (n, h', w')
+    pass starts at the layer (:func:`backward_from`).  Returns (maps at input resolution
+    (n, h, w) in [0, 1], low-resolution maps (n, h', w')
     at the layer's resolution, each scaled to max 1).
     """
     from pytorch_grad_cam.utils.model_targets import ClassifierOutputTarget

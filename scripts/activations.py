@@ -2,8 +2,9 @@
 
 For each view (full, center, gradcam): the crop boxes of every probe image, the activations
 of the described layers of the target on those crops (on the full view also the stability
-analysis' layers), and the top-k activating images of each neuron of the described layers.  The Grad-CAM view's boxes come from a Grad-CAM on the
-full view (its low-resolution maps are kept).  The target loads once for all of it; its
+analysis' layers), and the top-k activating images of each neuron of the described layers.
+The Grad-CAM view's boxes come from a Grad-CAM on the full view (its low-resolution maps
+are kept).  The target loads once for all of it; its
 class names, classifier layer and layer widths go to activations/target.json.
 
 Images are streamed from their files; each layer's (n_images, n_neurons) matrix is the
