@@ -28,7 +28,8 @@ sys.path.insert(0, str(REPO))
 
 from conceptlens.activation_files import load_activations  # noqa: E402
 from conceptlens.embeddings import load_image_embeddings, load_text_embeddings  # noqa: E402
-from conceptlens.stability import Subsample, pooled_stability, summarise  # noqa: E402
+from conceptlens.stability import Subsample, pooled_stability  # noqa: E402
+from conceptlens.stability_tables import summarise  # noqa: E402
 
 
 def random_inputs(args: argparse.Namespace) -> tuple[torch.Tensor, list, list[str]]:

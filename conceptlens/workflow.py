@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import os
 import sys
 from collections.abc import Iterator
 
@@ -11,16 +12,19 @@ from collections.abc import Iterator
 @contextlib.contextmanager
 def rule_context(snakemake) -> Iterator[logging.Logger]:
     """Send stdout, stderr and logging of a rule script to its ``log:`` file (a failure's
-    error and traceback included) and limit torch to the rule's ``threads:``."""
+    error and traceback included) and limit torch to the rule's ``threads:``.
+
+    Torch is not imported here (it takes seconds, and most rules do not need it): a
+    script that imported it gets ``torch.set_num_threads``; one that imports it later
+    reads ``OMP_NUM_THREADS``, which Snakemake sets to the job's threads and which is set
+    here too where it is missing."""
     log_path = snakemake.log[0] if len(snakemake.log) else None
     stream = open(log_path, "w", buffering=1) if log_path else sys.stderr
     try:
         with contextlib.redirect_stdout(stream), contextlib.redirect_stderr(stream):
             logging.basicConfig(stream=stream, level=logging.INFO, force=True,
                                 format="%(asctime)s %(levelname)s %(message)s")
-            import torch
-
-            torch.set_num_threads(max(1, int(snakemake.threads)))
+            limit_torch_threads(max(1, int(snakemake.threads)))
             logger = logging.getLogger(f"conceptlens.{snakemake.rule}")
             try:
                 yield logger
@@ -30,3 +34,11 @@ def rule_context(snakemake) -> Iterator[logging.Logger]:
     finally:
         if log_path:
             stream.close()
+
+
+def limit_torch_threads(threads: int) -> None:
+    """Limit torch's intra-op threads to ``threads`` without importing torch."""
+    os.environ.setdefault("OMP_NUM_THREADS", str(threads))
+    torch = sys.modules.get("torch")
+    if torch is not None:
+        torch.set_num_threads(threads)

@@ -6,14 +6,8 @@ import torch
 
 from conceptlens.activation_files import load_activations
 from conceptlens.embeddings import load_image_embeddings, load_text_embeddings
-from conceptlens.stability import (
-    Subsample,
-    check_image_count,
-    pooled_stability,
-    summarise,
-    write_json,
-    write_per_neuron,
-)
+from conceptlens.stability import Subsample, check_image_count, pooled_stability
+from conceptlens.stability_tables import summarise, write_json, write_per_neuron
 from conceptlens.workflow import rule_context
 
 with rule_context(snakemake) as log:  # noqa: F821

@@ -1,6 +1,6 @@
 """Rule stability_table: the stability summaries as one table and a bar chart."""
 
-from conceptlens.stability import read_summary, stability_chart, stability_table, write_table
+from conceptlens.stability_tables import read_summary, stability_chart, stability_table, write_table
 from conceptlens.workflow import rule_context
 
 with rule_context(snakemake) as log:  # noqa: F821

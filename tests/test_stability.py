@@ -22,13 +22,11 @@ from conceptlens.stability import (
     layer_stability,
     pooled_stability,
     same_set,
-    stability_chart,
-    stability_table,
     subsample_rows,
-    summarise,
     top1_agree,
     top_labels,
 )
+from conceptlens.stability_tables import stability_chart, stability_table, summarise
 
 REPO = Path(__file__).resolve().parents[1]
 FUNCTIONS = ("soft_wpmi", "wpmi")
