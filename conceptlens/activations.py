@@ -7,7 +7,8 @@ n_neurons) float16 and ``neuron_ids`` (n_neurons,) int.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+import contextlib
+from collections.abc import Iterable, Iterator
 
 import numpy as np
 import torch
@@ -30,8 +31,6 @@ def autocast_dtype(device: torch.device | str) -> torch.dtype:
 
 def precision_context(precision: str, device: torch.device | str):
     """``torch.autocast`` for ``precision`` 'autocast', a no-op context for 'float32'."""
-    import contextlib
-
     if precision == "float32":
         return contextlib.nullcontext()
     if precision != "autocast":
@@ -53,6 +52,33 @@ def reduce_spatial(output: torch.Tensor, reduction: str) -> torch.Tensor:
     raise ValueError(f"unknown spatial reduction {reduction!r}; use 'mean' or 'max'")
 
 
+@contextlib.contextmanager
+def captured_layers(model: nn.Module, layers: list[str], reduction: str = "mean"
+                    ) -> Iterator[dict[str, torch.Tensor]]:
+    """While open, every forward pass of ``model`` leaves in the yielded dict each of
+    ``layers``' output reduced to (n, n_neurons) (:func:`reduce_spatial`), detached.
+
+    Hooks only: the pass itself can be any (under no_grad, or Grad-CAM's with gradients).
+    """
+    modules = dict(model.named_modules())
+    unknown = [name for name in layers if name not in modules]
+    if unknown:
+        raise ValueError(f"unknown layer(s) {unknown}; valid: {', '.join(n for n in modules if n)}")
+    captured: dict[str, torch.Tensor] = {}
+
+    def capture(name: str):
+        def hook(_module, _inputs, output):
+            captured[name] = reduce_spatial(output.detach(), reduction)
+        return hook
+
+    hooks = [modules[name].register_forward_hook(capture(name)) for name in layers]
+    try:
+        yield captured
+    finally:
+        for hook in hooks:
+            hook.remove()
+
+
 @torch.no_grad()
 def record_activations(model: nn.Module, batches: Iterable[torch.Tensor], layers: list[str],
                        reduction: str = "mean", device: torch.device | str = "cpu",
@@ -63,33 +89,31 @@ def record_activations(model: nn.Module, batches: Iterable[torch.Tensor], layers
     (n_images, n_neurons) array per layer (e.g. a disk-backed ``np.memmap``), fills those
     batch by batch and returns them, so memory stays one batch whatever the probe size.
     """
-    modules = dict(model.named_modules())
-    unknown = [name for name in layers if name not in modules]
-    if unknown:
-        raise ValueError(f"unknown layer(s) {unknown}; valid: {', '.join(n for n in modules if n)}")
-    captured: dict[str, torch.Tensor] = {}
-    hooks = [modules[name].register_forward_hook(
-        lambda _m, _i, output, name=name: captured.__setitem__(name, reduce_spatial(output, reduction)))
-        for name in layers]
     chunks: dict[str, list[np.ndarray]] = {name: [] for name in layers}
     start = 0
-    try:
+    with captured_layers(model, layers, reduction) as captured:
         model.eval().to(device)
         for batch in batches:
             model(batch.to(device))
-            for name in layers:
-                values = captured[name].float().cpu().numpy()
-                if out is None:
-                    chunks[name].append(values)
-                else:
-                    out[name][start:start + len(values)] = values
-            start += len(batch)
-    finally:
-        for hook in hooks:
-            hook.remove()
+            start = store_batch(captured, start, chunks if out is None else out)
     if out is not None:
         return out
     return {name: np.concatenate(parts) for name, parts in chunks.items()}
+
+
+def store_batch(captured: dict[str, torch.Tensor], start: int,
+                out: dict[str, np.ndarray] | dict[str, list[np.ndarray]]) -> int:
+    """Put one batch's captured (b, n_neurons) outputs into ``out``: rows ``start:start+b``
+    of a preallocated matrix, or appended to a list.  Returns the next start row."""
+    n = 0
+    for name, values in captured.items():
+        values_np = values.float().cpu().numpy()
+        n = len(values_np)
+        if isinstance(out[name], list):
+            out[name].append(values_np)
+        else:
+            out[name][start:start + n] = values_np
+    return start + n
 
 
 def layer_widths(model: nn.Module, layers: list[str], input_size: int,

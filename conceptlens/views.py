@@ -19,6 +19,8 @@ import numpy as np
 import torch
 from torch import nn
 
+from conceptlens.activations import captured_layers, store_batch
+
 VIEWS = ("full", "center", "gradcam")
 
 
@@ -242,25 +244,33 @@ def view_loader(files: list, boxes: np.ndarray, size: int, batch_size: int, work
 
 def gradcam_boxes(model: nn.Module, target_layer: nn.Module, preprocess, files: list,
                   sizes: np.ndarray, fraction: float, batch_size: int, workers: int,
-                  device: torch.device, labels: np.ndarray | None = None
+                  device: torch.device, labels: np.ndarray | None = None,
+                  record: dict[str, np.ndarray] | None = None, reduction: str = "mean"
                   ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """The Grad-CAM view of images ``files`` of ``sizes`` (n, 2) width, height: Grad-CAM on
     the full view (streamed), then a square of ``fraction`` of the shorter side around each
     map's maximum, clamped inside the image.  ``preprocess``: the target's
     (``input_size``, ``normalize``); ``labels`` (n,): target classes (None = predicted).
 
+    ``record``: layer name -> a preallocated (n, n_neurons) array, filled with the full
+    view's activations (``reduction`` over space) from the Grad-CAM's own forward pass, in
+    float32: the full view's activations without a second pass over the images.
+
     Returns (boxes (n, 4) int, peaks (n, 2) float image px, low-resolution maps (n, h', w')
     float16).
     """
     full = square_boxes(sizes, 1.0)
     peaks, low_maps, start = [], [], 0
-    for x in view_loader(files, full, preprocess.input_size, batch_size, workers):
-        x = preprocess.normalize(x.to(device))
-        batch_labels = None if labels is None else labels[start:start + len(x)]
-        maps, low = gradcam_maps(model, target_layer, x, batch_labels)
-        peaks.append(map_peaks(maps))
-        low_maps.append(low.astype(np.float16))
-        start += len(x)
+    with captured_layers(model, list(record or {}), reduction) as captured:
+        for x in view_loader(files, full, preprocess.input_size, batch_size, workers):
+            x = preprocess.normalize(x.to(device))
+            batch_labels = None if labels is None else labels[start:start + len(x)]
+            maps, low = gradcam_maps(model, target_layer, x, batch_labels)
+            peaks.append(map_peaks(maps))
+            low_maps.append(low.astype(np.float16))
+            if record:
+                store_batch(captured, start, record)
+            start += len(x)
     peaks_xy = peaks_in_image(np.concatenate(peaks), full, preprocess.input_size)
     side = crop_side(sizes[:, 0], sizes[:, 1], fraction)
     return (boxes_around(peaks_xy, side, sizes[:, 0], sizes[:, 1]), peaks_xy,

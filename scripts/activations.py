@@ -64,16 +64,6 @@ with rule_context(snakemake) as log:  # noqa: F821
     model, classes = load_target(p.target, device)
     preprocess = target_preprocess(p.target)
 
-    boxes = {"full": square_boxes(sizes, 1.0), "center": square_boxes(sizes, p.center_fraction)}
-    fraction = p.gradcam_fraction or p.center_fraction
-    labels = gradcam_labels(attributes, classes) if p.gradcam_target == "label" else None
-    layer = dict(model.named_modules())[p.gradcam_layer]
-    boxes["gradcam"], peaks, low_maps = gradcam_boxes(
-        model, layer, preprocess, files, sizes, fraction, p.batch_size, p.workers, device, labels)
-    np.savez(out.cams, low_res=low_maps, peaks=peaks.astype(np.float32))
-    log.info("Grad-CAM windows of %s of the shorter side around the maxima of %s", fraction,
-             p.gradcam_layer)
-
     layers_of = {view: list(p.layers[view]) for view in views}
     all_layers = list(dict.fromkeys(name for view in views for name in layers_of[view]))
     widths = layer_widths(model, all_layers, preprocess.input_size, device)
@@ -85,24 +75,49 @@ with rule_context(snakemake) as log:  # noqa: F821
     activation_paths = per_view(list(out.activations), {v: len(layers_of[v]) for v in views})
     topk_paths = per_view(list(out.topk), {v: len(out.topk) // len(views) for v in views})
     out_dir = Path(out.activations[0]).parent.parent
-    for view, boxes_path in zip(views, out.boxes, strict=True):
-        layers = layers_of[view]
-        save_boxes(boxes_path, boxes[view])
-        loader = view_loader(files, boxes[view], preprocess.input_size, p.batch_size, p.workers)
-        batches = (preprocess.normalize(x.to(device, non_blocking=True)) for x in loader)
-        with tempfile.TemporaryDirectory(dir=out_dir, prefix=".activations.") as tmp:
-            # Disk-backed float16 matrices, filled batch by batch: memory stays one batch.
-            acts = {name: np.lib.format.open_memmap(Path(tmp) / f"{i}.npy", mode="w+",
+
+    with tempfile.TemporaryDirectory(dir=out_dir, prefix=".activations.") as tmp:
+        # Disk-backed float16 matrices, filled batch by batch: memory stays one batch.
+        def matrices(view: str) -> dict[str, np.ndarray]:
+            return {name: np.lib.format.open_memmap(Path(tmp) / f"{view}.{i}.npy", mode="w+",
                                                     dtype=np.float16,
                                                     shape=(len(attributes), widths[name]))
-                    for i, name in enumerate(layers)}
-            with precision_context(p.precision, device):
-                record_activations(model, batches, layers, p.reduction, device, out=acts)
+                    for i, name in enumerate(layers_of[view])}
+
+        # In float32, the Grad-CAM's forward pass over the full view records that view's
+        # activations too (the same images, batches and precision): one pass less.
+        acts = {"full": matrices("full")} if "full" in views and p.precision == "float32" else {}
+        boxes = {"full": square_boxes(sizes, 1.0),
+                 "center": square_boxes(sizes, p.center_fraction)}
+        fraction = p.gradcam_fraction or p.center_fraction
+        labels = gradcam_labels(attributes, classes) if p.gradcam_target == "label" else None
+        layer = dict(model.named_modules())[p.gradcam_layer]
+        boxes["gradcam"], peaks, low_maps = gradcam_boxes(
+            model, layer, preprocess, files, sizes, fraction, p.batch_size, p.workers, device,
+            labels, record=acts.get("full"), reduction=p.reduction)
+        np.savez(out.cams, low_res=low_maps, peaks=peaks.astype(np.float32))
+        log.info("Grad-CAM windows of %s of the shorter side around the maxima of %s%s",
+                 fraction, p.gradcam_layer,
+                 " (its pass recorded the full view)" if "full" in acts else "")
+
+        for view, boxes_path in zip(views, out.boxes, strict=True):
+            layers = layers_of[view]
+            save_boxes(boxes_path, boxes[view])
+            if view not in acts:
+                acts[view] = matrices(view)
+                loader = view_loader(files, boxes[view], preprocess.input_size, p.batch_size,
+                                     p.workers)
+                batches = (preprocess.normalize(x.to(device, non_blocking=True))
+                           for x in loader)
+                with precision_context(p.precision, device):
+                    record_activations(model, batches, layers, p.reduction, device,
+                                       out=acts[view])
             for name, path in zip(layers, activation_paths[view], strict=True):
-                save_activations(path, acts[name])
+                save_activations(path, acts[view][name])
             # The top-k sets of the described layers (the first layers recorded).
             for name, path in zip(layers, topk_paths[view]):
-                indices, values = topk_images(acts[name], p.k[view])
+                indices, values = topk_images(acts[view][name], p.k[view])
                 save_topk(path, indices, values)
-        log.info("%s view: %d images, layers %s, top-%d", view, len(attributes),
-                 ", ".join(f"{name} ({widths[name]})" for name in layers), p.k[view])
+            del acts[view]  # closes its memmaps before the folder goes
+            log.info("%s view: %d images, layers %s, top-%d", view, len(attributes),
+                     ", ".join(f"{name} ({widths[name]})" for name in layers), p.k[view])

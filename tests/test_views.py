@@ -127,3 +127,34 @@ def test_view_loader_streams_crops_from_files(tmp_path):
     assert (loaded - in_memory).abs().mean() < 0.03  # PIL and torch bilinear agree closely
     subset = torch.cat(list(view_loader(files, full_boxes(6, 64, 64), 64, 2, 0, np.array([4, 1]))))
     assert torch.allclose(subset[0], torch.from_numpy(images[4]).permute(2, 0, 1).float() / 255)
+
+
+def test_the_gradcam_pass_records_the_full_views_activations(tmp_path):
+    """Activations recorded from the Grad-CAM's forward pass (with gradients, the backward
+    starting at layer4) equal a plain no-grad pass over the full view, and the boxes stay."""
+    from conceptlens.activations import record_activations
+    from conceptlens.models.zoo import Preprocess
+    from conceptlens.views import gradcam_boxes, view_loader
+    from conceptlens.world.generate import SplitSpec, write_split
+
+    torch.manual_seed(0)
+    model = build_world_target(10).eval()
+    split = write_split(SplitSpec(seed=5, n_images=7), tmp_path / "probe")
+    files = sorted((split / "images").glob("*.png"))
+    sizes = np.tile([64, 64], (7, 1))
+    preprocess = Preprocess(64)
+    layers = ["layer2", "layer4", "fc"]  # below, at and above the Grad-CAM layer
+    widths = {"layer2": 128, "layer4": 512, "fc": 10}
+    record = {name: np.zeros((7, widths[name]), np.float32) for name in layers}
+    boxes, peaks, _ = gradcam_boxes(model, model.layer4, preprocess, files, sizes, 0.5, 3, 0,
+                                    torch.device("cpu"), record=record)
+    plain_boxes, plain_peaks, _ = gradcam_boxes(model, model.layer4, preprocess, files, sizes,
+                                                0.5, 3, 0, torch.device("cpu"))
+    loader = view_loader(files, full_boxes(7, 64, 64), 64, 3, 0)
+    expected = record_activations(model, (preprocess.normalize(x) for x in loader), layers)
+    for name in layers:
+        np.testing.assert_allclose(record[name], expected[name], rtol=1e-5, atol=1e-5)
+        assert np.abs(record[name]).max() > 0
+    np.testing.assert_array_equal(boxes, plain_boxes)
+    np.testing.assert_allclose(peaks, plain_peaks)
+    assert not any(module._forward_hooks for module in model.modules())  # hooks removed
