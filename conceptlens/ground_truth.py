@@ -130,6 +130,39 @@ def read_class_synonyms(path: str | os.PathLike) -> list[list[str]]:
     return class_synonyms_from_lines(lines)
 
 
+def ground_truth_texts(world_target: bool, class_synonyms: list[list[str]] | None = None,
+                       classes: list[str] | None = None) -> list[str]:
+    """Every text a ground-truth table of the target can name (its ``synonyms`` cells),
+    known before the table is computed: the world target's are the synonyms of every
+    attribute value (its classes are shapes); a real classifier's are its class synonyms
+    (``class_synonyms``, from a class-names file) or else its ``classes``.  In first-seen
+    order, without repeats."""
+    if world_target:
+        values = WorldVocabulary().attribute_values().values()
+        texts = [s for vals in values for value in vals for s in synonyms_of(value)]
+        texts += [s for c in classes or [] for s in synonyms_of(c)]
+    elif class_synonyms is not None:
+        texts = [s for syns in class_synonyms for s in syns]
+    else:
+        texts = list(classes or [])
+    return list(dict.fromkeys(texts))
+
+
+def read_ground_truth_texts(world_target: bool, sources: list[str | os.PathLike]) -> list[str]:
+    """:func:`ground_truth_texts` from the files the workflow has before the ground-truth
+    table: none for the world target; else a class-names file, or the target summary
+    (``activations/target.json``, its class names) where the target has no such file."""
+    if world_target:
+        return ground_truth_texts(True)
+    if len(sources) != 1:
+        raise ValueError(f"the ground truth's texts come from one file, got {list(sources)}")
+    if Path(sources[0]).suffix == ".json":
+        from conceptlens.activation_files import load_target_summary
+
+        return ground_truth_texts(False, classes=load_target_summary(sources[0])["classes"])
+    return ground_truth_texts(False, class_synonyms=read_class_synonyms(sources[0]))
+
+
 def synonym_ground_truth(layer: str, synonyms: list[list[str]], activations: np.ndarray | None,
                          labels: np.ndarray | None) -> pd.DataFrame:
     """Ground truth of a real classifier's output units: unit ``i`` is class ``i`` named by

@@ -365,13 +365,12 @@ def evaluate_descriptions(descriptions: Mapping[Hashable, Sequence[str]],
 # ------------------------------------------------------------------ precomputed embeddings
 
 
-def metric_vocabulary(concepts: Iterable[str], ground_truth: Any,
+def metric_vocabulary(concepts: Iterable[str], ground_truth_texts: Iterable[str],
                       imported: Iterable[Any] = ()) -> list[str]:
     """Every distinct normalised string a metrics job can embed: the concept set's lines,
-    the ground-truth synonyms (``synonyms`` column) and the imported descriptions'
-    concepts (``concepts`` column), in first-seen order."""
-    texts = list(concepts)
-    texts += [s for syns in synonyms_by_neuron(ground_truth).values() for s in syns]
+    the texts the ground truth can name (:func:`conceptlens.ground_truth.ground_truth_texts`)
+    and the imported descriptions' concepts (``concepts`` column), in first-seen order."""
+    texts = list(concepts) + list(ground_truth_texts)
     for frame in imported:
         texts += [c for cs in concepts_by_neuron(frame).values() for c in cs]
     return normalize_concepts(texts)

@@ -153,6 +153,15 @@ def class_names_file():
     return [results(f"concepts/{key}.txt")]
 
 
+def ground_truth_text_sources():
+    """What the texts a ground-truth table can name are read from, before the table
+    exists: nothing for the world target (its vocabulary), else the class-names file or,
+    without one, the target's class names (activations/target.json)."""
+    if TARGET["source"] == "world":
+        return []
+    return class_names_file() or [results("activations/target.json")]
+
+
 def clip_checkpoint():
     return f"{world_models_dir()}/clip.pt"
 

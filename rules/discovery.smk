@@ -177,10 +177,12 @@ rule describe:
 
 
 # The metric models embed every text a concept set's metrics compare, beside the scoring.
+# The ground truth's texts are known before its table (ground_truth_text_sources), so the
+# models load while the target's activations are still being recorded.
 rule metric_text_embeddings:
     input:
         imported=imported_files,
-        ground_truth=results("ground_truth/neurons.parquet"),
+        ground_truth_texts=ground_truth_text_sources(),
         concepts=results("concepts/{concepts}.txt"),
         checkpoint=metric_clip_checkpoint_files,
         checked=requirements_checked(),
@@ -201,6 +203,7 @@ rule metric_text_embeddings:
         clip=config["clip_models"][config["metrics"]["clip_model"]],
         pretrained=clip_pretrained(config["metrics"]["clip_model"]),
         device=config["device"],
+        world_target=TARGET["source"] == "world",
     script:
         "../scripts/metric_text_embeddings.py"
 

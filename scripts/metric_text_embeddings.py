@@ -1,11 +1,13 @@
 """Rule metric_text_embeddings: CLIP and sentence embeddings of every string the metrics
-of a concept set can compare (its concepts, the ground-truth synonyms, imported concepts).
-Computed while the descriptions are scored, so the metrics job loads no model."""
+of a concept set can compare (its concepts, the texts the ground truth can name, imported
+concepts).  Computed while the target and the descriptions run (the ground truth's texts
+are known before its table), so the metrics job loads no model."""
 
 import numpy as np
 import pandas as pd
 
 from conceptlens.activations import resolve_device
+from conceptlens.ground_truth import read_ground_truth_texts
 from conceptlens.metrics import metric_vocabulary
 from conceptlens.models.clip import encode_texts, load_clip
 from conceptlens.text_models import embed_sentences, load_sentence_model
@@ -15,8 +17,8 @@ from conceptlens.world.concepts import read_concept_set
 with rule_context(snakemake) as log:  # noqa: F821
     p, inp = snakemake.params, snakemake.input  # noqa: F821
     device = resolve_device(p.device)
-    texts = metric_vocabulary(read_concept_set(inp.concepts),
-                              pd.read_parquet(inp.ground_truth),
+    truth = read_ground_truth_texts(p.world_target, list(inp.ground_truth_texts))
+    texts = metric_vocabulary(read_concept_set(inp.concepts), truth,
                               [pd.read_parquet(path) for path in inp.imported])
     clip, _, tokenizer = load_clip(p.clip["name"], p.pretrained, device)
     clip_emb = encode_texts(clip, tokenizer, texts).float().cpu().numpy()

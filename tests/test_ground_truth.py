@@ -11,9 +11,12 @@ from conceptlens.ground_truth import (
     auroc_matrix,
     channel_ground_truth,
     class_ground_truth,
+    ground_truth_texts,
     neuron_ground_truth,
+    read_ground_truth_texts,
+    synonym_ground_truth,
 )
-from conceptlens.world.vocabulary import SHAPES
+from conceptlens.world.vocabulary import SHAPES, WorldVocabulary
 
 
 def test_auroc_matches_sklearn_with_ties():
@@ -70,3 +73,44 @@ def test_class_ground_truth_and_combined_table():
     table = neuron_ground_truth({"fc": logits, "layer4": logits[:, :2]}, attributes, list(SHAPES), 0.85)
     assert set(table["layer"]) == {"fc", "layer4"}
     assert (table.loc[table["layer"] == "fc", "source"] == "class").all()
+
+
+def test_ground_truth_texts_hold_every_synonym_a_table_can_name():
+    """The metric texts are embedded before the ground truth exists: every synonym of
+    every table the target can get must be among ground_truth_texts."""
+    rng = np.random.default_rng(3)
+    vocab = WorldVocabulary()
+    attributes = pd.DataFrame({attr: rng.choice(values, 400)
+                               for attr, values in vocab.attribute_values().items()})
+    # one channel detecting each attribute value, so that every value becomes ground truth
+    pairs = [(a, v) for a, values in vocab.attribute_values().items() for v in values]
+    acts = np.stack([(attributes[a] == v).to_numpy() * 3.0 for a, v in pairs], axis=1)
+    logits = np.stack([(attributes["shape"] == s).to_numpy() * 1.0 for s in SHAPES], axis=1)
+    table = neuron_ground_truth({"fc": logits, "layer4": acts + rng.normal(size=acts.shape)},
+                                attributes, list(SHAPES), 0.85)
+    assert set(table.loc[table["layer"] == "layer4", "concept"]) == {v for _, v in pairs}
+    named = {s for cell in table["synonyms"] for s in cell.split("|")}
+    texts = ground_truth_texts(world_target=True, classes=list(SHAPES))
+    assert named <= set(texts) and len(texts) == len(set(texts))
+    assert {"annulus", "donut"} <= set(texts)
+
+    synonyms = [["tench", "Tinca tinca"], ["goldfish"], ["crane"], ["crane"]]
+    real = synonym_ground_truth("fc", synonyms, None, None)
+    real_named = {s for cell in real["synonyms"] for s in cell.split("|")}
+    assert real_named == set(ground_truth_texts(False, class_synonyms=synonyms))
+    assert ground_truth_texts(False, classes=["cat", "dog", "cat"]) == ["cat", "dog"]
+
+
+def test_the_ground_truth_texts_are_read_from_the_class_names_or_the_target_summary(tmp_path):
+    from conceptlens.activation_files import save_target_summary
+
+    names = tmp_path / "imagenet.txt"
+    names.write_text("tench, Tinca tinca\ngoldfish, Carassius auratus\n")
+    assert read_ground_truth_texts(False, [names]) == ["tench", "Tinca tinca", "goldfish",
+                                                       "Carassius auratus"]
+    summary = tmp_path / "target.json"
+    save_target_summary(summary, ["cat", "dog"], "fc", {"fc": 2})
+    assert read_ground_truth_texts(False, [summary]) == ["cat", "dog"]
+    assert read_ground_truth_texts(True, []) == ground_truth_texts(True)
+    with pytest.raises(ValueError, match="from one file"):
+        read_ground_truth_texts(False, [])

@@ -271,10 +271,8 @@ def test_cached_embedder_embeds_each_distinct_text_once():
 
 
 def test_metric_vocabulary_holds_concepts_synonyms_and_imported_concepts_once():
-    gt = pd.DataFrame({"layer": ["fc", "fc"], "unit": [0, 1],
-                       "synonyms": ["ring|Annulus", "star"]})
     imported = pd.DataFrame({"layer": ["fc"], "unit": [0], "concepts": ["a red ring|Star "]})
-    vocab = m.metric_vocabulary(["star", "circle"], gt, [imported])
+    vocab = m.metric_vocabulary(["star", "circle"], ["ring", "Annulus", "star"], [imported])
     assert vocab == ["star", "circle", "ring", "annulus", "a red ring"]
 
 

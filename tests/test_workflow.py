@@ -268,3 +268,30 @@ def test_each_clip_model_embeds_only_the_image_sets_its_methods_read():
     # the second CLIP embeds its one set: the centre view of every image (no top-k files)
     assert "views/center/boxes.parquet" in inputs["other"] and "topk/" not in inputs["other"]
     assert "views/full" not in inputs["other"] and "views/gradcam" not in inputs["other"]
+
+
+def _rule_inputs(dry_run_output: str, rule: str) -> list[str]:
+    """The input lines of each job of ``rule`` in a dry run's output."""
+    return [next(line for line in block.splitlines() if line.strip().startswith("input:"))
+            for block in dry_run_output.split(f"rule {rule}:")[1:]]
+
+
+def test_the_metric_texts_wait_only_for_the_files_that_name_the_ground_truth(tmp_path):
+    # the world: the vocabulary names the ground truth, so the metric models load at once,
+    # beside the target's pass
+    (world,) = _rule_inputs(run_snakemake("-n", "--forceall").stdout, "metric_text_embeddings")
+    assert "activations/" not in world and "ground_truth/" not in world
+    # ImageNet: the class-names concept set; without one, the target's own class names
+    imagenet = _rule_inputs(run_snakemake(
+        "-n", "--forceall", "--configfile", "configs/imagenet-resnet50.yaml").stdout,
+        "metric_text_embeddings")
+    assert len(imagenet) == 3  # a job a concept set
+    for line in imagenet:
+        assert "concepts/imagenet.txt" in line and "activations/" not in line
+        assert "ground_truth/" not in line
+    overlay = tmp_path / "no-class-names.yaml"
+    overlay.write_text("base: configs/imagenet-resnet50.yaml\nrun: own-classes\n"
+                       "target: {class_names: null}\n")
+    own = _rule_inputs(run_snakemake("-n", "--forceall", "--configfile", str(overlay)).stdout,
+                       "metric_text_embeddings")
+    assert own and all("activations/target.json" in line for line in own)
