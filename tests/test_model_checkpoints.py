@@ -18,6 +18,10 @@ from conceptlens.models.target import (
     load_target_checkpoint,
     save_target_checkpoint,
 )
+from tests.conftest import REPO
+
+SHIPPED_TARGET = REPO / "resources" / "world" / "target.pt"
+SHIPPED_CLIP = REPO / "resources" / "world" / "clip.pt"
 
 
 def test_world_target_keeps_4x4_at_layer4():
@@ -75,3 +79,22 @@ def test_clip_checkpoint_loads_through_open_clip_like_a_hub_model(tmp_path):
 def test_missing_clip_checkpoint_is_named(tmp_path):
     with pytest.raises(FileNotFoundError, match="missing.pt"):
         load_clip(WORLD_CLIP_NAME, str(tmp_path / "missing.pt"))
+
+
+def test_loaded_models_run_channels_last_with_the_same_outputs():
+    """The inference stages get channels-last models (faster convolutions); their outputs
+    equal the contiguous layout's."""
+    from conceptlens.models.zoo import load_target
+
+    target, _ = load_target({"source": "world", "path": str(SHIPPED_TARGET)})
+    clip, _, _ = load_clip(WORLD_CLIP_NAME, str(SHIPPED_CLIP))
+    assert target.conv1.weight.is_contiguous(memory_format=torch.channels_last)
+    assert clip.visual.conv1.weight.is_contiguous(memory_format=torch.channels_last)
+    x = torch.rand(4, 3, 64, 64)
+    with torch.no_grad():
+        fast = target(x), clip.encode_image(x)
+        target.to(memory_format=torch.contiguous_format)
+        clip.to(memory_format=torch.contiguous_format)
+        plain = target(x), clip.encode_image(x)
+    for a, b in zip(fast, plain, strict=True):
+        torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-4)

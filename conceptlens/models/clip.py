@@ -14,6 +14,8 @@ import open_clip
 import torch
 from torch import nn
 
+from conceptlens.models.memory_format import channels_last
+
 MODEL_CONFIG_DIR = Path(__file__).parent / "model_configs"
 WORLD_CLIP_NAME = "conceptlens-world-clip"
 _registered = False
@@ -35,7 +37,8 @@ def load_clip(name: str, pretrained: str | None = None, device: str | torch.devi
               ) -> tuple[nn.Module, object, object]:
     """Create open_clip model ``name`` with weights ``pretrained`` (a tag or a file path).
 
-    Returns (model in eval mode, image preprocess transform, tokenizer).  Fails with a
+    Returns (model in eval mode, channels-last (:func:`channels_last`), image preprocess
+    transform, tokenizer).  Fails with a
     message naming the model and the tag when hub weights cannot be fetched.
     """
     register_model_configs()
@@ -51,7 +54,7 @@ def load_clip(name: str, pretrained: str | None = None, device: str | torch.devi
             "If this machine is offline, download the weights elsewhere and give the "
             "checkpoint's local path as `pretrained`.") from err
     tokenizer = open_clip.get_tokenizer(name)
-    return model.eval(), preprocess, tokenizer
+    return channels_last(model.eval()), preprocess, tokenizer
 
 
 def create_world_clip() -> nn.Module:

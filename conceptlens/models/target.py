@@ -16,6 +16,8 @@ import torch
 from torch import nn
 from torchvision.models import resnet18
 
+from conceptlens.models.memory_format import channels_last
+
 # Normalisation of world images fed to the target (ImageNet statistics, as torchvision).
 TARGET_MEAN = (0.485, 0.456, 0.406)
 TARGET_STD = (0.229, 0.224, 0.225)
@@ -68,4 +70,4 @@ def load_target_checkpoint(path: str | os.PathLike, device: str | torch.device =
     model = build_world_target(len(payload["classes"]))
     model.load_state_dict({k: v.float() if v.is_floating_point() else v
                            for k, v in payload["state_dict"].items()})
-    return model.to(device).eval(), list(payload["classes"])
+    return channels_last(model.to(device).eval()), list(payload["classes"])

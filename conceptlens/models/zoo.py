@@ -18,6 +18,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
+from conceptlens.models.memory_format import channels_last
 from conceptlens.models.target import TARGET_MEAN, TARGET_STD, load_target_checkpoint
 
 SOURCES = ("world", "torchvision", "timm", "checkpoint")
@@ -134,7 +135,9 @@ def check_layers(model: nn.Module, layers: list[str], key: str = "layers") -> No
 
 def load_target(spec: Mapping, device: str | torch.device = "cpu"
                 ) -> tuple[nn.Module, list[str] | None]:
-    """The target model in eval mode on ``device`` and its class names (None if unknown).
+    """The target model in eval mode on ``device``, channels-last
+    (:func:`~conceptlens.models.memory_format.channels_last`), and its class names (None
+    if unknown).
 
     world: the world checkpoint at ``spec['path']``; torchvision: ``name`` with ``weights``
     (downloaded into the torch hub cache when not there); timm: ``name`` with
@@ -197,7 +200,7 @@ def load_target(spec: Mapping, device: str | torch.device = "cpu"
         classes = payload.get("classes") if isinstance(payload, Mapping) else None
     else:
         raise TargetSpecError(f"config key target.source: {source!r} (valid: {', '.join(SOURCES)})")
-    return model.to(device).eval(), classes
+    return channels_last(model.to(device).eval()), classes
 
 
 def _num_classes(state: Mapping) -> int | None:
