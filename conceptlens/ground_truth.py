@@ -16,7 +16,7 @@ import numpy as np
 import pandas as pd
 from scipy.stats import rankdata
 
-from conceptlens.world.vocabulary import WorldVocabulary, synonyms_of
+from conceptlens.world.vocabulary import WorldVocabulary, attribute_synonyms, synonyms_of
 
 COLUMNS = ["layer", "unit", "concept", "synonyms", "attribute", "auroc", "source"]
 
@@ -134,18 +134,14 @@ def ground_truth_texts(world_target: bool, class_synonyms: list[list[str]] | Non
                        classes: list[str] | None = None) -> list[str]:
     """Every text a ground-truth table of the target can name (its ``synonyms`` cells),
     known before the table is computed: the world target's are the synonyms of every
-    attribute value (its classes are shapes); a real classifier's are its class synonyms
-    (``class_synonyms``, from a class-names file) or else its ``classes``.  In first-seen
-    order, without repeats."""
+    attribute value (:func:`~conceptlens.world.vocabulary.attribute_synonyms`; its classes
+    are shapes); a real classifier's are its class synonyms (``class_synonyms``, from a
+    class-names file) or else its ``classes``.  In first-seen order, without repeats."""
     if world_target:
-        values = WorldVocabulary().attribute_values().values()
-        texts = [s for vals in values for value in vals for s in synonyms_of(value)]
-        texts += [s for c in classes or [] for s in synonyms_of(c)]
-    elif class_synonyms is not None:
-        texts = [s for syns in class_synonyms for s in syns]
-    else:
-        texts = list(classes or [])
-    return list(dict.fromkeys(texts))
+        return attribute_synonyms()
+    if class_synonyms is not None:
+        return list(dict.fromkeys(s for syns in class_synonyms for s in syns))
+    return list(dict.fromkeys(classes or []))
 
 
 def read_ground_truth_texts(world_target: bool, sources: list[str | os.PathLike]) -> list[str]:

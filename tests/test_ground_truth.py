@@ -90,7 +90,7 @@ def test_ground_truth_texts_hold_every_synonym_a_table_can_name():
                                 attributes, list(SHAPES), 0.85)
     assert set(table.loc[table["layer"] == "layer4", "concept"]) == {v for _, v in pairs}
     named = {s for cell in table["synonyms"] for s in cell.split("|")}
-    texts = ground_truth_texts(world_target=True, classes=list(SHAPES))
+    texts = ground_truth_texts(world_target=True)
     assert named <= set(texts) and len(texts) == len(set(texts))
     assert {"annulus", "donut"} <= set(texts)
 

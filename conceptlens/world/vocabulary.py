@@ -108,16 +108,19 @@ def synonyms_of(value: str) -> tuple[str, ...]:
     return SYNONYMS.get(value, (value,))
 
 
+def attribute_synonyms(vocabulary: WorldVocabulary | None = None) -> list[str]:
+    """Every attribute value's synonyms (the texts the world's ground truth can name),
+    de-duplicated, in a stable order."""
+    vocab = vocabulary or WorldVocabulary()
+    texts = [s for values in vocab.attribute_values().values() for value in values
+             for s in synonyms_of(value)]
+    return list(dict.fromkeys(texts))
+
+
 def world_concepts(vocabulary: WorldVocabulary | None = None) -> list[str]:
     """The full world concept set: every attribute value, its synonyms, and the
     out-of-world words; de-duplicated, in a stable order."""
-    vocab = vocabulary or WorldVocabulary()
-    concepts: list[str] = []
-    for values in vocab.attribute_values().values():
-        for value in values:
-            concepts.extend(synonyms_of(value))
-    concepts.extend(OUT_OF_WORLD_WORDS)
-    return list(dict.fromkeys(concepts))
+    return list(dict.fromkeys([*attribute_synonyms(vocabulary), *OUT_OF_WORLD_WORDS]))
 
 
 def world_hierarchy(vocabulary: WorldVocabulary | None = None) -> dict[str, str | None]:
