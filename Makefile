@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 APT_PACKAGES := wordnet-base poppler-utils libharfbuzz-subset0 munge slurmctld slurmd slurm-client
 STAMP := $(VENV)/.installed
 
-.PHONY: setup apt demo test test-fast lint format world-models benchmarks benchmark-training clean
+.PHONY: setup apt demo test test-fast lint format world-models benchmarks benchmark-tiny benchmark-training clean
 
 setup: apt $(STAMP)
 
@@ -62,6 +62,10 @@ benchmarks: setup
 	$(BIN)/python benchmarks/convis.py
 	@if [ -f results/world/report.pdf ]; then $(BIN)/python benchmarks/report.py; \
 	else echo "benchmarks/report.py skipped: run make demo first (it renders results/world)"; fi
+
+# The tiny world end to end: wall time, every job's start and length, the critical chain.
+benchmark-tiny: setup
+	$(BIN)/python benchmarks/tiny_world.py
 
 # Both world models from scratch (about 19 minutes on 2 cores; see the README).
 benchmark-training: setup
