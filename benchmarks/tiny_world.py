@@ -25,6 +25,7 @@ from conceptlens.run_timeline import critical_chain, parse_snakemake_log, timeli
 REPO = Path(__file__).resolve().parents[1]
 RUN = "tiny-world-benchmark"
 TARGET_S = 60
+ABOUT = 1.25  # "about a minute": up to 75 s
 # Libraries whose import is each job's start-up cost (one fresh interpreter each).
 LIBRARIES = ["torch", "torchvision", "open_clip", "pytorch_grad_cam", "sentence_transformers",
              "weasyprint"]
@@ -90,9 +91,9 @@ def main() -> None:
     print("\ncritical chain:")
     for job in chain:
         print(f"  {job.name:40s} {job.start:5.0f} -> {job.end:5.0f}  {job.seconds:4.0f} s")
-    verdict = "met" if wall <= TARGET_S * 1.25 else "missed"
+    verdict = "met" if wall <= TARGET_S * ABOUT else "missed"
     print(f"\nwall {wall:.1f} s (snakemake start-up and DAG included); target about "
-          f"{TARGET_S} s: {verdict}")
+          f"{TARGET_S} s (up to {TARGET_S * ABOUT:.0f} s): {verdict}")
     print(f"log: {log_path}")
     if not args.keep:
         shutil.rmtree(out, ignore_errors=True)
