@@ -12,13 +12,32 @@ if not workflow.overwrite_configfiles:
     configfile: "config.yaml"
 
 
+# The rules, one file per stage (rules/<stage>.smk), in the order of the DAG; the input
+# functions of a stage come right before its rules (rules/<stage>_inputs.smk: rule
+# files hold no functions), helpers of several stages first (rules/common.smk).
 include: "rules/common.smk"
+include: "rules/probes_inputs.smk"
 include: "rules/probes.smk"
+include: "rules/world_inputs.smk"
 include: "rules/world.smk"
 include: "rules/models.smk"
+include: "rules/concept_sets_inputs.smk"
+include: "rules/concept_sets.smk"
+include: "rules/target_inputs.smk"
+include: "rules/target.smk"
+include: "rules/ground_truth_inputs.smk"
 include: "rules/ground_truth.smk"
-include: "rules/discovery.smk"
-include: "rules/analysis.smk"
+include: "rules/clip_inputs.smk"
+include: "rules/clip.smk"
+include: "rules/describe_inputs.smk"
+include: "rules/describe.smk"
+include: "rules/metrics_inputs.smk"
+include: "rules/metrics.smk"
+include: "rules/stability_inputs.smk"
+include: "rules/stability.smk"
+include: "rules/convis_inputs.smk"
+include: "rules/convis.smk"
+include: "rules/report_inputs.smk"
 include: "rules/report.smk"
 
 

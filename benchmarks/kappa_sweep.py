@@ -12,14 +12,16 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import torch
 
 from conceptlens.describe import descriptions_table
-from conceptlens.embeddings import load_image_embeddings, load_text_embeddings, rows_of
+from conceptlens.io.embeddings import load_image_embeddings, load_text_embeddings
+from conceptlens.io.topk import load_topk
+from conceptlens.methods import rows_of
 from conceptlens.metrics import concepts_by_neuron, evaluate_descriptions, synonyms_by_neuron
 from conceptlens.scoring import select_concepts, www_scores
-from conceptlens.topk import load_topk
 
 
 def main() -> None:
@@ -31,8 +33,10 @@ def main() -> None:
     args = parser.parse_args()
     out = Path("results") / args.run
     gt = pd.read_parquet(out / "ground_truth" / "neurons.parquet")
-    concepts, text, template = load_text_embeddings(out / "clip/world/text/world.npz", "photo")
+    concepts, text, template = (torch.from_numpy(x) if isinstance(x, np.ndarray) else x for x in
+                                load_text_embeddings(out / "clip/world/text/world.npz", "photo"))
     ids, images = load_image_embeddings(out / "clip/world/images.npz", f"{args.view}.topk")
+    images = torch.from_numpy(images)
     rows_out = []
     for layer in sorted(gt["layer"].unique()):
         topk, _ = load_topk(out / f"topk/{args.view}/{layer}.npz", args.k)

@@ -17,18 +17,13 @@ import subprocess
 import time
 from pathlib import Path
 
-import pandas as pd
 import torch
 
 from conceptlens.config import load_config, report_grid_methods, report_method
-from conceptlens.report.inputs import discover_inputs, read_descriptions, read_topk
+from conceptlens.io.neurons import save_neurons
+from conceptlens.report.inputs import discover_inputs
 from conceptlens.report.render import render_report
-from conceptlens.report.selection import (
-    neuron_records,
-    neurons_document,
-    select_neurons,
-    write_json,
-)
+from conceptlens.stages.report import choose_report_neurons
 
 
 def choose_neurons(inputs: dict, config: dict, out: Path) -> str:
@@ -39,17 +34,14 @@ def choose_neurons(inputs: dict, config: dict, out: Path) -> str:
     concept_set = report.get("concept_set") or next(iter(config["concept_sets"]))
     layers = report.get("layers") or config["layers"]
     view = methods[method]["view"]
-    per_neuron = pd.read_parquet(next(p for p in inputs["per_neuron"]
-                                      if f"/{concept_set}/" in p))
-    desc = read_descriptions([p for p in inputs["descriptions"]
-                              if f"/{concept_set}/{method}/" in p])
-    top_concepts = {(str(r.layer), int(r.unit)): str(r.concept) for r in desc.itertuples()}
-    top_images = {Path(p).stem: read_topk(p) for p in inputs["topk"] if f"/{view}/" in p}
+    per_neuron = next(p for p in inputs["per_neuron"] if f"/{concept_set}/" in p)
     choose = {"best": 2, "worst": 2, "random": 2, **(report.get("choose") or {})}
-    selected = select_neurons(per_neuron, method, layers, choose, report.get("seed", 0))
-    records = neuron_records(selected, top_concepts, top_images, report.get("top_images", 8))
+    document = choose_report_neurons(
+        per_neuron, inputs["descriptions"], inputs["topk"], layers=layers, method=method,
+        view=view, concept_set=concept_set, choose=choose,
+        top_images=report.get("top_images", 8), seed=report.get("seed", 0))
     path = out / "neurons.json"
-    write_json(path, neurons_document(concept_set, method, view, records))
+    save_neurons(path, document)
     return str(path)
 
 

@@ -26,10 +26,10 @@ import torch.nn.functional as F
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from conceptlens.activation_files import load_activations  # noqa: E402
-from conceptlens.embeddings import load_image_embeddings, load_text_embeddings  # noqa: E402
+from conceptlens.io.activations import load_activations  # noqa: E402
+from conceptlens.io.embeddings import load_image_embeddings, load_text_embeddings  # noqa: E402
 from conceptlens.stability import Subsample, pooled_stability  # noqa: E402
-from conceptlens.stability_tables import summarise  # noqa: E402
+from conceptlens.stability_summary import summarise  # noqa: E402
 
 
 def random_inputs(args: argparse.Namespace) -> tuple[torch.Tensor, list, list[str]]:
@@ -48,7 +48,7 @@ def world_inputs(root: Path) -> tuple[torch.Tensor, list, list[str]]:
     for name in ("layer4", "fc"):
         acts, units = load_activations(root / f"activations/full/{name}.npz")
         layers.append((name, torch.from_numpy(acts), units))
-    return images @ texts.T, layers, concepts
+    return torch.from_numpy(images) @ torch.from_numpy(texts).T, layers, concepts
 
 
 def main() -> None:

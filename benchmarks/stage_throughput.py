@@ -53,7 +53,8 @@ def jpegs(root: Path, n: int) -> list[Path]:
 
 
 def main(argv: list[str] | None = None) -> dict:
-    from conceptlens.activations import precision_context, record_activations, resolve_device
+    from conceptlens.activations import record_activations
+    from conceptlens.devices import precision_context, resolve_device
     from conceptlens.embeddings import embed_concepts
     from conceptlens.models.clip import clip_input_size, clip_normalize_float, load_clip
     from conceptlens.models.zoo import load_target, target_preprocess

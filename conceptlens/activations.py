@@ -1,8 +1,7 @@
 """Recording neuron activations of a model's layers over a set of images.
 
 Conv layers give one value per channel (spatial mean or max); linear layers give their
-outputs (fc: logits).  Stored per layer as ``.npz`` with ``activations`` (n_images,
-n_neurons) float16 and ``neuron_ids`` (n_neurons,) int.
+outputs (fc: logits).  The files they are stored in: :mod:`conceptlens.io.activations`.
 """
 
 from __future__ import annotations
@@ -13,30 +12,6 @@ from collections.abc import Iterable, Iterator
 import numpy as np
 import torch
 from torch import nn
-
-
-def resolve_device(device: str) -> torch.device:
-    """'auto' -> cuda when available, else cpu; 'cuda' without a GPU is an error."""
-    if device == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if device == "cuda" and not torch.cuda.is_available():
-        raise RuntimeError("config key device: 'cuda' was asked for but no CUDA device is available")
-    return torch.device(device)
-
-
-def autocast_dtype(device: torch.device | str) -> torch.dtype:
-    """The reduced precision of ``precision: autocast``: float16 on CUDA, bfloat16 on CPU."""
-    return torch.float16 if torch.device(device).type == "cuda" else torch.bfloat16
-
-
-def precision_context(precision: str, device: torch.device | str):
-    """``torch.autocast`` for ``precision`` 'autocast', a no-op context for 'float32'."""
-    if precision == "float32":
-        return contextlib.nullcontext()
-    if precision != "autocast":
-        raise ValueError(f"config key precision: {precision!r} (valid: float32, autocast)")
-    device = torch.device(device)
-    return torch.autocast(device_type=device.type, dtype=autocast_dtype(device))
 
 
 def reduce_spatial(output: torch.Tensor, reduction: str) -> torch.Tensor:

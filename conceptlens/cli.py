@@ -68,8 +68,9 @@ def save_overlay(path: Path, image: np.ndarray, heat: np.ndarray, title: str) ->
 def run_convis(args: argparse.Namespace) -> int:
     from PIL import Image
 
-    from conceptlens.convis import concept_map, resolve_torch_device
-    from conceptlens.convis_files import to_uint8
+    from conceptlens.convis import concept_map
+    from conceptlens.devices import resolve_device
+    from conceptlens.io.convis import to_uint8
     from conceptlens.models.clip import OfflineWeightsError, load_clip
 
     if not args.image.is_file():
@@ -77,7 +78,7 @@ def run_convis(args: argparse.Namespace) -> int:
     if not args.hierarchy.is_file():
         raise SystemExit(f"conceptlens convis: hierarchy file not found: {args.hierarchy}")
     try:
-        clip = load_clip(args.clip, args.pretrained or None, device=resolve_torch_device(args.device))
+        clip = load_clip(args.clip, args.pretrained or None, device=resolve_device(args.device))
         heat = concept_map(args.image, args.concept, clip, args.hierarchy,
                            node_text=args.node_text, template=args.template,
                            window_sizes=args.window_sizes, stride=args.stride,
@@ -100,7 +101,13 @@ def run_convis(args: argparse.Namespace) -> int:
 
 
 def _add_describe(sub: argparse._SubParsersAction) -> None:
-    from conceptlens.quick import METHODS
+    from conceptlens.quick import (
+        GRADCAM_FRACTION,
+        GRADCAM_LAYER,
+        GRADCAM_TARGET,
+        METHODS,
+        PRECISION,
+    )
 
     p = sub.add_parser(
         "describe", help="describe a model's neurons on an image folder, without a config",
@@ -147,8 +154,17 @@ def _add_describe(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--center-fraction", type=float, default=None,
                    help="side of the centre / Grad-CAM crop as a fraction of the shorter image "
                    "side (default 0.75 for the world, else 0.875)")
-    p.add_argument("--gradcam-layer", default="layer4",
-                   help="layer of the Grad-CAM view (default layer4)")
+    p.add_argument("--gradcam-layer", default=GRADCAM_LAYER,
+                   help=f"layer of the Grad-CAM view (default {GRADCAM_LAYER})")
+    p.add_argument("--gradcam-fraction", type=float, default=GRADCAM_FRACTION,
+                   help="side of the Grad-CAM window as a fraction of the shorter image side "
+                   "(default: the centre crop's)")
+    p.add_argument("--gradcam-target", default=GRADCAM_TARGET, choices=("predicted", "label"),
+                   help=f"class whose Grad-CAM places the window (default {GRADCAM_TARGET}; "
+                   "label needs a labelled probe set)")
+    p.add_argument("--precision", default=PRECISION, choices=("float32", "autocast"),
+                   help=f"float32, or autocast (bfloat16 on the CPU, float16 on CUDA) "
+                   f"(default {PRECISION})")
     p.add_argument("--device", default="auto", help="auto, cpu or cuda")
     p.add_argument("--batch-size", type=int, default=64)
     p.add_argument("--workers", type=int, default=0, help="DataLoader processes reading images")
@@ -161,8 +177,7 @@ def _add_describe(sub: argparse._SubParsersAction) -> None:
 def run_describe(args: argparse.Namespace) -> int:
     import warnings
 
-    from conceptlens.describe import to_csv_frame
-    from conceptlens.files import atomic_path
+    from conceptlens.io.descriptions import save_description_table
     from conceptlens.models.clip import OfflineWeightsError
     from conceptlens.models.zoo import MissingWeightsError
     from conceptlens.offline import MissingRequirementsError
@@ -181,7 +196,8 @@ def run_describe(args: argparse.Namespace) -> int:
                 template=args.template, units=args.units, device=args.device,
                 batch_size=args.batch_size, workers=args.workers, input_size=args.input_size,
                 center_fraction=args.center_fraction, gradcam_layer=args.gradcam_layer,
-                log=note)
+                gradcam_fraction=args.gradcam_fraction, gradcam_target=args.gradcam_target,
+                precision=args.precision, log=note)
     except (ValueError, FileNotFoundError, OfflineWeightsError, MissingWeightsError,
             MissingRequirementsError) as err:
         raise SystemExit(f"conceptlens describe: {option_message(err)}") from None
@@ -190,11 +206,7 @@ def run_describe(args: argparse.Namespace) -> int:
     if args.out is None:
         print(summary_frame(table).to_string(index=False))
         return 0
-    with atomic_path(args.out) as tmp:
-        if args.out.suffix == ".parquet":
-            table.to_parquet(tmp, index=False)
-        else:
-            to_csv_frame(table).to_csv(tmp, index=False)
+    save_description_table(table, args.out)
     print(f"wrote {args.out} ({len(table)} units)")
     return 0
 

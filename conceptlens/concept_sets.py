@@ -8,7 +8,7 @@ names one of these:
 - ``wordnet``: the first lemma of every noun synset of WordNet 3.0, underscores turned into
   spaces, de-duplicated in synset order (:func:`wordnet_nouns`; 82,115 synsets give 67,893
   distinct names);
-- ``world``: the synthetic world's vocabulary (:mod:`conceptlens.world.concepts`).
+- ``world``: the synthetic world's vocabulary (:func:`conceptlens.stages.world.world_concepts`).
 
 A path instead of null overrides any of them with a local file.
 """
@@ -24,7 +24,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from conceptlens.files import atomic_path
+from conceptlens.io.atomic import atomic_path
 
 CLIP_DISSECT_DATA = "https://raw.githubusercontent.com/Trustworthy-ML-Lab/CLIP-dissect/main/data"
 

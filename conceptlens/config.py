@@ -2,12 +2,20 @@
 
 from __future__ import annotations
 
+import copy
+import difflib
+import functools
 import os
+import reprlib
+import textwrap
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 
 import yaml
 
 SCHEMA_PATH = Path(__file__).parent / "schemas" / "config.schema.yaml"
+# The workflow folder: config.yaml, configs/ and the Snakefile.
+WORKFLOW_DIR = Path(__file__).parents[1]
 
 
 class ConfigError(ValueError):
@@ -46,7 +54,7 @@ def _check_target(config: dict) -> None:
         raise ConfigError(f"config key target.name is required for target.source {source!r}")
     if source == "torchvision":
         # torch and torchvision only for a torchvision target: every workflow parse runs this
-        from conceptlens.models.zoo import TargetSpecError, torchvision_weights
+        from conceptlens.models.torchvision_weights import TargetSpecError, torchvision_weights
 
         try:
             torchvision_weights(target["name"], target.get("weights"))
@@ -74,42 +82,6 @@ def _check_target(config: dict) -> None:
                           f"(got target {source!r}, probe {probe.get('source', 'world')!r})")
 
 
-METHOD_DEFAULTS: dict[str, dict] = {
-    "www": {"clip_model": "world", "k": 40, "alpha": 0.95, "kappa": 1.0},
-    "clip_dissect": {"clip_model": "world"},
-}
-CLIP_DISSECT_TOP_K = {"soft_wpmi": 100, "wpmi": 28}
-FAMILY_KEYS = {
-    "www": {"family", "view", "clip_model", "template", "similarity", "kappa", "k", "alpha"},
-    "clip_dissect": {"family", "view", "clip_model", "template", "function", "top_k"},
-}
-
-
-def method_settings(config: dict) -> dict[str, dict]:
-    """Every configured method with its family's defaults filled in.
-
-    Raises :class:`ConfigError` for a key that does not belong to the method's family or a
-    missing required key.
-    """
-    methods = {}
-    for name, given in (config.get("methods") or {}).items():
-        family = given["family"]
-        extra = set(given) - FAMILY_KEYS[family]
-        if extra:
-            raise ConfigError(f"config key methods.{name}: {', '.join(sorted(extra))} not valid "
-                              f"for family {family!r} (valid: {', '.join(sorted(FAMILY_KEYS[family]))})")
-        settings = {**METHOD_DEFAULTS[family], **given}
-        if family == "www" and "similarity" not in given:
-            raise ConfigError(f"config key methods.{name}.similarity is required (cosine or tvmf)")
-        if family == "clip_dissect":
-            if "function" not in given:
-                raise ConfigError(f"config key methods.{name}.function is required")
-            if settings["function"] in CLIP_DISSECT_TOP_K:
-                settings.setdefault("top_k", CLIP_DISSECT_TOP_K[settings["function"]])
-        methods[name] = settings
-    return methods
-
-
 def check_config(config: dict) -> None:
     """Checks the schema cannot express; raises :class:`ConfigError` naming the key."""
     _check_target(config)
@@ -134,6 +106,8 @@ def check_config(config: dict) -> None:
             raise ConfigError(
                 f"config key world_models.shipped_dir: missing checkpoint(s) {', '.join(missing)}; "
                 "set world_models.source: train to train them from scratch")
+    from conceptlens.methods import method_settings
+
     methods = method_settings(config)
     clip_models = config.get("clip_models", {})
     templates = config.get("templates", {})
@@ -255,15 +229,168 @@ def apply_base(config: dict, basedir: str | os.PathLike) -> None:
 
 def load_config(path: str | os.PathLike) -> dict:
     """Read a YAML config, fill schema defaults, validate it, and run :func:`check_config`."""
-    from snakemake.utils import validate
-
     path = Path(path)
     with open(path) as f:
         config = yaml.safe_load(f) or {}
-    apply_base(config, Path(__file__).parents[1])
-    try:
-        validate(config, str(SCHEMA_PATH))
-    except Exception as err:
-        raise ConfigError(f"{path}: {err}") from err
+    source = config_sources([path])
+    apply_base(config, WORKFLOW_DIR)
+    validate_config(config, source)
     check_config(config)
     return config
+
+
+@functools.cache
+def _default_config() -> dict:
+    """config.yaml validated and filled (shared: :func:`default_config` copies it)."""
+    with open(WORKFLOW_DIR / "config.yaml") as f:
+        config = yaml.safe_load(f) or {}
+    apply_base(config, WORKFLOW_DIR)
+    validate_config(config, "config.yaml")
+    return config
+
+
+def default_config() -> dict:
+    """The workflow's config.yaml, schema-validated, with the schema defaults filled (a new
+    copy each call; read once). :func:`check_config` is not run: it needs the shipped
+    checkpoints under the current folder."""
+    return copy.deepcopy(_default_config())
+
+
+@functools.cache
+def config_schema() -> dict:
+    """The parsed config schema (shared: do not change it)."""
+    with open(SCHEMA_PATH) as f:
+        return yaml.safe_load(f)
+
+
+@functools.cache
+def _defaults_validator() -> type:
+    """Draft 2020-12 validator class that fills each missing property's ``default`` (a copy)
+    before validating it, as ``snakemake.utils.validate`` does."""
+    from jsonschema import Draft202012Validator, validators
+
+    validate_properties = Draft202012Validator.VALIDATORS["properties"]
+
+    def set_defaults(validator, properties, instance, schema):
+        if isinstance(instance, dict):
+            for name, subschema in properties.items():
+                if "default" in subschema and name not in instance:
+                    instance[name] = copy.deepcopy(subschema["default"])
+        yield from validate_properties(validator, properties, instance, schema)
+
+    return validators.extend(Draft202012Validator, {"properties": set_defaults})
+
+
+def validate_config(config: dict, source: str = "") -> None:
+    """Fill the schema defaults into ``config`` (in place) and validate it against the schema.
+
+    Raises :class:`ConfigError` with a few lines naming each bad key's path, what it allows
+    and ``source`` (the config files the values came from).
+    """
+    errors = list(_defaults_validator()(config_schema()).iter_errors(config))
+    if errors:
+        raise ConfigError(schema_error_message(errors, source))
+
+
+def config_sources(files: Iterable[str | os.PathLike], overrides: Mapping | None = None,
+                   basedir: str | os.PathLike = WORKFLOW_DIR) -> str:
+    """Where a config came from, for error messages: each file (relative to the current
+    folder when inside it) with the ``base:`` files it overlays, then the command-line
+    ``--config`` keys, e.g. ``configs/tiny-world.yaml (base config.yaml), command-line
+    --config thread``."""
+    parts = []
+    for file in files:
+        text, path = _display_path(file), Path(file)
+        for _ in range(10):  # follow base: chains (apply_base reports cycles)
+            try:
+                base = (yaml.safe_load(path.read_text()) or {}).get("base")
+            except (OSError, yaml.YAMLError, AttributeError):
+                break
+            if base is None:
+                break
+            path = Path(base) if Path(base).is_absolute() else Path(basedir) / base
+            text += f" (base {_display_path(path)})"
+        parts.append(text)
+    if overrides:
+        parts.append(f"command-line --config {' '.join(map(str, overrides))}")
+    return ", ".join(parts)
+
+
+def _display_path(path: str | os.PathLike) -> str:
+    """``path`` relative to the current folder when it lies inside it, else as given."""
+    try:
+        return str(Path(path).absolute().relative_to(Path.cwd()))
+    except ValueError:
+        return str(path)
+
+
+_SHORT = reprlib.Repr()
+_SHORT.maxstring, _SHORT.maxother, _SHORT.maxdict, _SHORT.maxlist = 40, 40, 4, 6
+_TYPE_NAMES = {"integer": "an integer", "number": "a number", "string": "a string",
+               "boolean": "true or false", "array": "a list", "object": "a mapping",
+               "null": "null"}
+_CONSTRAINTS = {"minimum": "is less than the minimum {}",
+                "maximum": "is more than the maximum {}",
+                "exclusiveMinimum": "must be more than {}",
+                "exclusiveMaximum": "must be less than {}",
+                "multipleOf": "is not a multiple of {}",
+                "pattern": "does not match the pattern {!r}",
+                "minItems": "has fewer than {} item(s)",
+                "maxItems": "has more than {} item(s)"}
+
+
+def key_path(path: Iterable[str | int], key: str | None = None) -> str:
+    """Dotted config key of a jsonschema path, list indices in brackets: ``layers[0]``,
+    ``world.probe_images``; ``key`` is appended ("" for the top level)."""
+    text = ""
+    for part in [*path, *([] if key is None else [key])]:
+        text += f"[{part}]" if isinstance(part, int) else f".{part}" if text else str(part)
+    return text
+
+
+def error_lines(error) -> list[str]:
+    """A jsonschema ``ValidationError`` as message lines: the key's path and what is wrong
+    (unknown key with a close match and the valid keys, allowed values, the constraint)."""
+    path, value = list(error.absolute_path), error.validator_value
+    where = key_path(path) or "(the top level)"
+    shown = _SHORT.repr(error.instance)
+    if error.validator == "additionalProperties" and value is False:
+        valid = list(error.schema.get("properties", {}))
+        lines = []
+        for extra in (k for k in error.instance if k not in valid):
+            close = difflib.get_close_matches(str(extra), valid, n=1)
+            lines.append(f"config key {key_path(path, str(extra))}: unknown key"
+                         + (f"; did you mean {close[0]}?" if close else ""))
+        title = f"valid keys of {key_path(path)}" if path else "valid keys"
+        return lines + textwrap.wrap(f"{title}: {', '.join(sorted(valid))}", 96,
+                                     initial_indent="  ", subsequent_indent="    ")
+    if error.validator == "required":
+        return [f"config key {key_path(path, k)} is required" for k in value
+                if k not in error.instance]
+    if error.validator == "enum":
+        return [f"config key {where}: {shown} is not one of the allowed values: "
+                f"{', '.join(map(str, value))}"]
+    if error.validator == "type":
+        types = [value] if isinstance(value, str) else list(value)
+        return [f"config key {where}: {shown} is not "
+                f"{' or '.join(_TYPE_NAMES.get(t, t) for t in types)}"]
+    if error.validator in _CONSTRAINTS:
+        return [f"config key {where}: {shown} {_CONSTRAINTS[error.validator].format(value)}"]
+    return [f"config key {where}: {textwrap.shorten(error.message, 160)}"]
+
+
+def schema_error_message(errors: Sequence, source: str, limit: int = 5) -> str:
+    """A few lines for jsonschema errors: the best match (jsonschema's ``best_match``)
+    first, then the others by key, at most ``limit`` of them, headed by ``source``
+    (where the config came from, e.g. :func:`config_sources`)."""
+    from jsonschema.exceptions import best_match
+
+    best = best_match(errors)
+    ordered = [best, *sorted((e for e in errors if e is not best),
+                             key=lambda e: [str(p) for p in e.absolute_path])]
+    lines = [f"invalid config in {source}:" if source else "invalid config:"]
+    for error in ordered[:limit]:
+        lines += [f"  {line}" for line in error_lines(error) if f"  {line}" not in lines]
+    if len(ordered) > limit:
+        lines.append(f"  ... and {len(ordered) - limit} more error(s)")
+    return "\n".join(lines)

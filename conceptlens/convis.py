@@ -198,7 +198,7 @@ def convis_maps(model: nn.Module, image: np.ndarray | torch.Tensor, node_embeddi
     (similarities and ranks stay float32).  Returns (C, H, W) float32 in [0, 1] (high =
     the concept is here).
     """
-    from conceptlens.activations import precision_context
+    from conceptlens.devices import precision_context
 
     device = next(model.parameters()).device
     x = _as_float_image(image).to(device)
@@ -242,22 +242,16 @@ def n_windows(size: int, window_sizes: Sequence[int] = DEFAULT_WINDOWS, stride: 
 
 # ---------------------------------------------------------------------------- set-up and one map
 
-def resolve_torch_device(device: str) -> torch.device:
-    """'auto' -> cuda when available, else cpu."""
-    from conceptlens.activations import resolve_device
-
-    return resolve_device(device)
-
-
 def load_convis(clip: str, pretrained: str | None, hierarchy: str | os.PathLike | Hierarchy,
                 node_text: str = "lemma", template: str = "A photo of a {}",
                 device: str | torch.device = "cpu") -> tuple[nn.Module, Hierarchy, torch.Tensor]:
     """(CLIP model, hierarchy, node embeddings (N, d)) for ConVis; ``pretrained`` is a tag, a
     checkpoint path, or None/empty."""
-    from conceptlens.hierarchy import read_hierarchy_tsv
+    from conceptlens.devices import resolve_device
+    from conceptlens.io.concepts import read_hierarchy_tsv
     from conceptlens.models.clip import load_clip
 
-    dev = resolve_torch_device(device) if isinstance(device, str) else device
+    dev = resolve_device(device) if isinstance(device, str) else device
     model, _, tokenizer = load_clip(clip, pretrained or None, device=dev)
     tree = hierarchy if isinstance(hierarchy, Hierarchy) else read_hierarchy_tsv(hierarchy)
     return model, tree, embed_nodes(model, tokenizer, tree, node_text, template)
@@ -275,12 +269,14 @@ def concept_map(image_path: str | os.PathLike, concept: str, clip: str | tuple,
     """
     from PIL import Image
 
-    from conceptlens.hierarchy import read_hierarchy_tsv, resolve, subtree_masks
+    from conceptlens.hierarchy import resolve, subtree_masks
+    from conceptlens.io.concepts import read_hierarchy_tsv
 
     if isinstance(clip, str):
+        from conceptlens.devices import resolve_device
         from conceptlens.models.clip import load_clip
 
-        model, _, tokenizer = load_clip(clip, pretrained, device=resolve_torch_device(device))
+        model, _, tokenizer = load_clip(clip, pretrained, device=resolve_device(device))
     else:
         model, _, tokenizer = clip
     tree = hierarchy if isinstance(hierarchy, Hierarchy) else read_hierarchy_tsv(hierarchy)

@@ -16,9 +16,8 @@ import numpy as np
 import pandas as pd
 from scipy.stats import rankdata
 
+from conceptlens.io.ground_truth import COLUMNS
 from conceptlens.world.vocabulary import WorldVocabulary, attribute_synonyms, synonyms_of
-
-COLUMNS = ["layer", "unit", "concept", "synonyms", "attribute", "auroc", "source"]
 
 
 def auroc_matrix(activations: np.ndarray, labels: np.ndarray) -> np.ndarray:
@@ -112,24 +111,6 @@ def output_layer_name(model) -> str:
     return names[-1]
 
 
-def class_synonyms_from_lines(lines: list[str]) -> list[list[str]]:
-    """Lines of a class-names file (``"tench, Tinca tinca"``) -> synonyms per class."""
-    return [[s.strip() for s in line.split(",") if s.strip()] for line in lines]
-
-
-def read_class_synonyms(path: str | os.PathLike) -> list[list[str]]:
-    """Synonyms per class from a class-names file, line ``i`` = class ``i``: positions
-    matter, so repeated lines (ImageNet's two "crane" classes) are kept and blank lines
-    are an error."""
-    lines = Path(path).read_text().splitlines()
-    while lines and not lines[-1].strip():
-        lines.pop()
-    blank = [i + 1 for i, line in enumerate(lines) if not line.strip()]
-    if blank:
-        raise ValueError(f"{path}: blank line {blank[0]} (line i names class i)")
-    return class_synonyms_from_lines(lines)
-
-
 def ground_truth_texts(world_target: bool, class_synonyms: list[list[str]] | None = None,
                        classes: list[str] | None = None) -> list[str]:
     """Every text a ground-truth table of the target can name (its ``synonyms`` cells),
@@ -153,9 +134,11 @@ def read_ground_truth_texts(world_target: bool, sources: list[str | os.PathLike]
     if len(sources) != 1:
         raise ValueError(f"the ground truth's texts come from one file, got {list(sources)}")
     if Path(sources[0]).suffix == ".json":
-        from conceptlens.activation_files import load_target_summary
+        from conceptlens.io.activations import load_target_summary
 
         return ground_truth_texts(False, classes=load_target_summary(sources[0])["classes"])
+    from conceptlens.io.concepts import read_class_synonyms
+
     return ground_truth_texts(False, class_synonyms=read_class_synonyms(sources[0]))
 
 

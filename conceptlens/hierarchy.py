@@ -5,6 +5,7 @@ root), one row per parent link, so a node with two parents (a DAG, as in WordNet
 rows.  Optional columns: ``definition`` (a gloss) and ``lemmas`` (``|``-joined names; the
 node id is the lemma when absent).  Node ids are the world's names or WordNet synset names
 (``dog.n.01``); :func:`resolve` maps a concept name such as ``dog`` to node(s).
+Hierarchy files are read and written by :mod:`conceptlens.io.concepts`.
 """
 
 from __future__ import annotations
@@ -18,7 +19,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-import pandas as pd
 from scipy import sparse
 
 NODE_TEXTS = ("lemma", "definition")
@@ -77,48 +77,6 @@ def make_hierarchy(parents: Sequence[tuple[str, str | None]], lemmas: dict[str, 
     defs = None if definitions is None else tuple(definitions.get(n, "") for n in nodes)
     edges = np.asarray(links, dtype=np.int64).reshape(-1, 2)
     return Hierarchy(nodes=nodes, edges=edges, lemmas=lemma_t, definitions=defs)
-
-
-def read_hierarchy_tsv(path: str | os.PathLike) -> Hierarchy:
-    """Read a hierarchy TSV (columns concept, parent[, definition][, lemmas])."""
-    table = pd.read_csv(path, sep="\t", dtype=str, keep_default_na=False)
-    for column in ("concept", "parent"):
-        if column not in table.columns:
-            raise ValueError(f"{path}: missing column {column!r} (columns: {list(table.columns)})")
-    links = [(c.strip(), p.strip() or None) for c, p in zip(table["concept"], table["parent"])]
-    lemmas = None
-    if "lemmas" in table.columns:
-        lemmas = {}
-        for c, lem in zip(table["concept"], table["lemmas"]):
-            names = tuple(x.strip() for x in lem.split("|") if x.strip())
-            if names:
-                lemmas.setdefault(c.strip(), names)
-    definitions = None
-    if "definition" in table.columns:
-        definitions = {}
-        for c, d in zip(table["concept"], table["definition"]):
-            definitions.setdefault(c.strip(), d.strip())
-    return make_hierarchy(links, lemmas, definitions, source=str(path))
-
-
-def write_hierarchy_tsv(path: str | os.PathLike, hierarchy: Hierarchy) -> None:
-    """Write ``hierarchy`` as a TSV (one row per parent link; roots with an empty parent),
-    with ``lemmas`` and, when known, ``definition`` columns (atomic write)."""
-    parents_of: list[list[str]] = [[] for _ in hierarchy.nodes]
-    for p, c in hierarchy.edges:
-        parents_of[c].append(hierarchy.nodes[p])
-    rows = []
-    for i, node in enumerate(hierarchy.nodes):
-        for parent in parents_of[i] or [""]:
-            row = {"concept": node, "parent": parent, "lemmas": "|".join(hierarchy.lemmas[i])}
-            if hierarchy.definitions is not None:
-                row["definition"] = hierarchy.definitions[i]
-            rows.append(row)
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    pd.DataFrame(rows).to_csv(tmp, sep="\t", index=False)
-    os.replace(tmp, path)
 
 
 def children_lists(hierarchy: Hierarchy) -> list[list[int]]:

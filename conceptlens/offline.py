@@ -85,7 +85,10 @@ def _target_missing(target: Mapping) -> list[Missing]:
             return [Missing(f"target checkpoint {path!r}", "file not found", "target.path")]
         return []
     if source == "torchvision" and target.get("weights") not in (None, "", "none"):
-        from conceptlens.models.zoo import torchvision_cache_file, torchvision_weights
+        from conceptlens.models.torchvision_weights import (
+            torchvision_cache_file,
+            torchvision_weights,
+        )
 
         enum = torchvision_weights(target["name"], target["weights"])
         if torchvision_cache_file(enum).is_file() or reachable(enum.url):

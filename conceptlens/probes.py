@@ -198,36 +198,3 @@ def _all_wnids(labels: str | os.PathLike | None) -> list[str]:
     if path.is_file():
         return list(read_loc_val_solution(path).values())
     return []
-
-
-def probe_sizes(attributes: pd.DataFrame, root: Path, default_size: int | None = None
-                ) -> np.ndarray:
-    """(n, 2) width, height of the probe images: the index's columns, else ``default_size``
-    (the world's square images), else the files' headers."""
-    if {"width", "height"} <= set(attributes.columns):
-        return attributes[["width", "height"]].to_numpy(dtype=np.int64)
-    if default_size:
-        return np.full((len(attributes), 2), int(default_size), dtype=np.int64)
-    return image_sizes([root / f for f in attributes["file"]])
-
-
-def probe_files(root: Path, attributes: pd.DataFrame) -> list[Path]:
-    """Paths of the probe images (``file`` relative to ``root`` or absolute)."""
-    return [root / str(f) for f in attributes["file"]]
-
-
-CLASSES_FILE = "classes.txt"
-
-
-def write_probe_index(directory: str | os.PathLike, table: pd.DataFrame,
-                      classes: Sequence[str] = ()) -> None:
-    """Write ``table`` as ``directory/attributes.parquet`` and, when given, the class list
-    (wnids, one a line in label order) as ``directory/classes.txt`` (atomic)."""
-    from conceptlens.files import atomic_path, atomic_write_text
-
-    directory = Path(directory)
-    directory.mkdir(parents=True, exist_ok=True)
-    if classes:
-        atomic_write_text(directory / CLASSES_FILE, "\n".join(classes) + "\n")
-    with atomic_path(directory / "attributes.parquet") as tmp:
-        table.to_parquet(tmp, index=False)

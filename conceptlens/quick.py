@@ -1,18 +1,20 @@
 """One-off concept descriptions of an image folder, without a config: ``conceptlens describe``.
 
-:func:`describe_folder` runs the discovery DAG of the workflow in memory, with the same
-library functions and in the same order: index the folder (:mod:`conceptlens.probes`),
-crop the method's view (:mod:`conceptlens.views`), record the target's activations
-(:mod:`conceptlens.activations`), take each neuron's top-k images (:mod:`conceptlens.topk`),
-embed images and concepts with CLIP (:mod:`conceptlens.embeddings`), score and select
-concepts (:mod:`conceptlens.scoring`) and tabulate them (:mod:`conceptlens.describe`).
-Activations and embeddings are rounded to float16, as the workflow stores them, so the
-descriptions equal the workflow's on the same images (a slow test checks it).  Nothing is
-cached and everything is held in memory, so it suits folders of up to a few thousand
-images; use the workflow for more, or for metrics and reports.
+:func:`describe_folder` composes the workflow's own stage functions in memory, with the
+same settings: index the folder (:mod:`conceptlens.probes`), the target's pass
+(:func:`conceptlens.stages.target_pass.target_pass`: the method's view, Grad-CAM window,
+activations and top-k sets), CLIP embeddings of images and concepts
+(:mod:`conceptlens.stages.clip`), and the describe stage's scoring and selection
+(:func:`conceptlens.stages.describe.describe_layer`).  Activations and embeddings are
+float16, as the workflow stores them, so the descriptions equal the workflow's on the
+same images and settings (a slow test checks it).  Nothing is cached and everything is
+held in memory, so it suits folders of up to a few thousand images; use the workflow for
+more, or for metrics and reports.
 
-Defaults describe the world: the shipped target (``resources/world/target.pt``), its
-``fc`` layer and the shipped world CLIP (``resources/world/clip.pt``).
+Defaults are the workflow's, read from its ``config.yaml`` through
+:func:`conceptlens.config.default_config` (methods, templates, centre crop, Grad-CAM
+layer and target, precision): the shipped world target (``resources/world/target.pt``),
+its ``fc`` layer and the shipped world CLIP (``resources/world/clip.pt``).
 """
 
 from __future__ import annotations
@@ -26,27 +28,20 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from conceptlens.config import default_config
+
 if TYPE_CHECKING:  # torch and pandas load in the functions: `conceptlens --help` stays fast
     import pandas as pd
-    import torch
 
 #: the shipped world checkpoints (target.pt, clip.pt)
 SHIPPED_DIR = Path(__file__).resolve().parents[1] / "resources" / "world"
 WORLD = "world"
 WORLD_INPUT_SIZE = 64
-#: the default config (the world demo), whose methods, templates and centre crop are the
-#: defaults here too; ImageNet-style targets crop 224 of 256 (0.875)
-DEFAULT_CONFIG = Path(__file__).resolve().parents[1] / "config.yaml"
+#: ImageNet-style targets crop 224 of 256 (0.875)
 REAL_CENTER_FRACTION = 0.875
 
 
-def _default_config() -> dict:
-    import yaml  # not conceptlens.config: it imports torchvision, and --help stays fast
-
-    return yaml.safe_load(DEFAULT_CONFIG.read_text())
-
-
-_DEFAULTS = _default_config()
+_DEFAULTS = default_config()
 #: the default config's named methods (family, view, similarity / function, k, alpha ...)
 METHODS: dict[str, dict] = {name: {k: v for k, v in m.items() if k not in ("template",
                                                                           "clip_model")}
@@ -55,6 +50,12 @@ METHODS: dict[str, dict] = {name: {k: v for k, v in m.items() if k not in ("temp
 TEMPLATES: dict[str, str] = {name: _DEFAULTS["templates"][m["template"]]
                              for name, m in _DEFAULTS["methods"].items()}
 WORLD_CENTER_FRACTION: float = _DEFAULTS["views"]["center_fraction"]
+#: the default config's views (Grad-CAM layer, window, target) and precision
+GRADCAM_LAYER: str = _DEFAULTS["views"]["gradcam_layer"]
+GRADCAM_FRACTION: float | None = _DEFAULTS["views"]["gradcam_fraction"]
+GRADCAM_TARGET: str = _DEFAULTS["views"]["gradcam_target"]
+PRECISION: str = _DEFAULTS["precision"]
+REDUCTION: str = _DEFAULTS["ground_truth"]["reduction"]
 #: WWW's default k is at most this fraction of the images (k = 40 of 2,000 in the demo)
 DEFAULT_K_FRACTION = 0.05
 CHECKPOINT_SUFFIXES = (".pt", ".pth", ".bin", ".ckpt", ".safetensors")
@@ -115,7 +116,7 @@ def parse_units(given: str | int | Sequence[str | int] | None) -> np.ndarray | N
 def load_concepts(concepts: str | os.PathLike | Sequence[str]) -> list[str]:
     """A concept list: given as one, read from a one-per-line file, or ``"world"`` (the
     world vocabulary, when no file of that name exists)."""
-    from conceptlens.world.concepts import read_concept_set
+    from conceptlens.io.concepts import read_concept_set
 
     if not isinstance(concepts, (str, os.PathLike)):
         concepts = [str(c) for c in concepts]
@@ -184,30 +185,26 @@ def method_settings(method: str, k: int | None = None, alpha: float | None = Non
                     kappa: float | None = None, template: str | None = None) -> dict:
     """The named method's settings (the workflow's defaults) with the given overrides.
 
-    ``k`` is WWW's top-k or CLIP-Dissect's ``top_k`` (soft_wpmi, wpmi); ``alpha`` applies
-    to the WWW family, ``kappa`` to its t-vMF methods.
+    Each option sets the key its method family declares for it
+    (:func:`conceptlens.methods.option_key`): ``k`` is the WWW family's top-k or
+    CLIP-Dissect's ``top_k`` (soft_wpmi, wpmi); ``alpha`` applies to the WWW family,
+    ``kappa`` to its t-vMF methods.  An option that does not apply is an error.
     """
-    from conceptlens import config
+    from conceptlens import methods
 
     if method not in METHODS:
         raise DescribeError(f"--method: {method!r} (valid: {', '.join(METHODS)})")
     given = dict(METHODS[method])
-    www = given["family"] == "www"
-    for option, value, applies in (
-            ("--k", k, www or given.get("function") in config.CLIP_DISSECT_TOP_K),
-            ("--alpha", alpha, www),
-            ("--kappa", kappa, given.get("similarity") == "tvmf")):
-        if value is not None and not applies:
-            raise DescribeError(f"{option} does not apply to method {method}")
-    if k is not None:
-        if k < 1:
-            raise DescribeError(f"--k must be >= 1, got {k}")
-        given["k" if www else "top_k"] = k
-    if alpha is not None:
-        given["alpha"] = alpha
-    if kappa is not None:
-        given["kappa"] = kappa
-    settings = config.method_settings({"methods": {method: given}})[method]
+    if k is not None and k < 1:
+        raise DescribeError(f"--k must be >= 1, got {k}")
+    for option, value in (("k", k), ("alpha", alpha), ("kappa", kappa)):
+        if value is None:
+            continue
+        key = methods.option_key(option, given)
+        if key is None:
+            raise DescribeError(f"--{option} does not apply to method {method}")
+        given[key] = value
+    settings = methods.method_settings({"methods": {method: given}})[method]
     settings["template"] = TEMPLATES[method] if template is None else template
     if "{}" not in settings["template"]:
         raise DescribeError(f"--template: {settings['template']!r} has no {{}} for the concept")
@@ -229,79 +226,6 @@ def www_k(given: int | None, default: int, n_images: int) -> int:
     return given
 
 
-# ------------------------------------------------------------------------ stages
-
-
-def view_boxes(view: str, sizes: np.ndarray, files: list[Path], model: torch.nn.Module,
-               spec: Mapping, center_fraction: float, gradcam_layer: str, batch_size: int,
-               workers: int, device: torch.device) -> np.ndarray:
-    """(n, 4) crop boxes of ``view`` for images of ``sizes`` (n, 2), as the views rule."""
-    from conceptlens import views
-    from conceptlens.models.zoo import target_preprocess
-
-    if view == "full":
-        return views.square_boxes(sizes, 1.0)
-    if view == "center":
-        return views.square_boxes(sizes, center_fraction)
-    layer = dict(model.named_modules())[gradcam_layer]
-    boxes, _, _ = views.gradcam_boxes(model, layer, target_preprocess(spec), files, sizes,
-                                      center_fraction, batch_size, workers, device)
-    return boxes
-
-
-def target_activations(model: torch.nn.Module, spec: Mapping, files: list[Path],
-                       boxes: np.ndarray, layers: list[str], reduction: str, batch_size: int,
-                       workers: int, device: torch.device) -> dict[str, np.ndarray]:
-    """Layer -> (n_images, n_neurons) float32 activations on the view, float16-rounded."""
-    from conceptlens.activations import record_activations
-    from conceptlens.models.zoo import target_preprocess
-    from conceptlens.views import view_loader
-
-    preprocess = target_preprocess(spec)
-    loader = view_loader(files, boxes, preprocess.input_size, batch_size, workers)
-    acts = record_activations(model, (preprocess.normalize(x) for x in loader), layers,
-                              reduction, device)
-    return {layer: _half(a) for layer, a in acts.items()}
-
-
-def clip_image_embeddings(model: torch.nn.Module, files: list[Path], boxes: np.ndarray,
-                          ids: np.ndarray, batch_size: int, workers: int) -> torch.Tensor:
-    """(len(ids), d) L2-normalised CLIP embeddings of images ``ids`` on the view."""
-    import torch
-
-    from conceptlens.embeddings import embed_view_images
-
-    return torch.from_numpy(_half(embed_view_images(model, files, boxes, ids, batch_size,
-                                                    workers)))
-
-
-def score_layer(settings: Mapping, layer: str, acts: np.ndarray, units: np.ndarray,
-                topk: np.ndarray | None, image_ids: np.ndarray, image_emb: torch.Tensor,
-                concepts: list[str], text_emb: torch.Tensor, template_emb: torch.Tensor
-                ) -> pd.DataFrame:
-    """Descriptions of ``units`` of one layer, as the describe rule computes them.
-
-    acts: (n_images, n_neurons); topk: (len(units), k) image ids of the units' top-k (WWW
-    family; None for CLIP-Dissect); image_emb: (len(image_ids), d) embeddings of the images
-    ``image_ids`` (the top-k images for WWW, every image for CLIP-Dissect); text_emb (m, d).
-    """
-    import torch
-
-    from conceptlens.describe import descriptions_table, method_scores
-
-    if settings["family"] == "www":
-        result = method_scores(settings, image_ids, image_emb, text_emb, template_emb, topk=topk)
-        table = descriptions_table(layer, result.scores, concepts, result.selected, result.weak)
-    else:
-        # PMI scores depend on all neurons of the call: score all, keep the asked ones
-        result = method_scores(settings, image_ids, image_emb, text_emb, template_emb,
-                               activations=acts)
-        keep = torch.from_numpy(units)
-        table = descriptions_table(layer, result.scores[keep], concepts, result.selected[keep])
-    table["unit"] = units
-    return table
-
-
 def _half(x: np.ndarray) -> np.ndarray:
     """float32 values rounded to float16 (the workflow's storage precision)."""
     return np.asarray(x, dtype=np.float16).astype(np.float32)
@@ -318,15 +242,20 @@ def describe_folder(folder: str | os.PathLike, concepts: str | os.PathLike | Seq
                     template: str | None = None, units: str | Sequence[str | int] | None = None,
                     device: str = "auto", batch_size: int = 64, workers: int = 0,
                     input_size: int | None = None, center_fraction: float | None = None,
-                    gradcam_layer: str = "layer4", reduction: str = "mean",
+                    gradcam_layer: str = GRADCAM_LAYER,
+                    gradcam_fraction: float | None = GRADCAM_FRACTION,
+                    gradcam_target: str = GRADCAM_TARGET, precision: str = PRECISION,
+                    reduction: str = REDUCTION,
                     log: Callable[[str], None] | None = None) -> pd.DataFrame:
     """Describe the neurons of ``layers`` of a target on the images under ``folder``.
 
     Arguments are ``conceptlens describe``'s options (see :func:`target_spec`,
-    :func:`clip_spec`, :func:`method_settings`, :func:`parse_units`); ``layers`` defaults
-    to the target's last linear layer (fc).  WWW's ``k`` defaults to 40 capped at 5% of
-    the images (:func:`www_k`); a ``k`` or CLIP-Dissect ``top_k`` larger than the number
-    of images is clamped to it with a warning.
+    :func:`clip_spec`, :func:`method_settings`, :func:`parse_units`) and the workflow's
+    config keys of the same names (``views.*``, ``precision``, ``ground_truth.reduction``),
+    with the workflow's defaults; ``layers`` defaults to the target's last linear layer
+    (fc).  WWW's ``k`` defaults to 40 capped at 5% of the images (:func:`www_k`); a ``k``
+    or CLIP-Dissect ``top_k`` larger than the number of images is clamped to it with a
+    warning.
 
     Returns the workflow's descriptions table, one row per (layer, unit): ``layer, unit,
     concept, concepts, scores, top5, top5_scores, weak``; ``attrs`` records the method,
@@ -339,14 +268,17 @@ def describe_folder(folder: str | os.PathLike, concepts: str | os.PathLike | Seq
     import pandas as pd
     import torch
 
-    from conceptlens.activations import layer_widths, resolve_device
-    from conceptlens.embeddings import embed_concepts
+    from conceptlens import methods
+    from conceptlens.devices import PRECISIONS, resolve_device
     from conceptlens.ground_truth import output_layer_name
+    from conceptlens.methods import LayerInputs
     from conceptlens.models.clip import load_clip
     from conceptlens.models.zoo import TargetSpecError, check_layers, load_target
     from conceptlens.offline import Missing, MissingRequirementsError, missing_requirements
     from conceptlens.probes import ProbeSetError, probe_index
-    from conceptlens.topk import topk_images
+    from conceptlens.stages.clip import embed_concept_texts, embed_image_sets, image_set_ids
+    from conceptlens.stages.describe import describe_layer
+    from conceptlens.stages.target_pass import TargetPassSettings, target_pass
 
     say = log or (lambda _msg: None)
     root = Path(folder).expanduser()
@@ -361,6 +293,10 @@ def describe_folder(folder: str | os.PathLike, concepts: str | os.PathLike | Seq
                                    else REAL_CENTER_FRACTION)
     if batch_size < 1:
         raise DescribeError(f"--batch-size must be >= 1, got {batch_size}")
+    if precision not in PRECISIONS:
+        raise DescribeError(f"--precision: {precision!r} (valid: {', '.join(PRECISIONS)})")
+    if gradcam_target not in ("predicted", "label"):
+        raise DescribeError(f"--gradcam-target: {gradcam_target!r} (valid: predicted, label)")
     missing = missing_requirements({"target": spec, "clip_models": {
         WORLD: {"name": clip_name, "pretrained": clip_pretrained}}})
     if missing:
@@ -374,11 +310,10 @@ def describe_folder(folder: str | os.PathLike, concepts: str | os.PathLike | Seq
         index = probe_index({"source": "folder", "path": str(root)})
     except ProbeSetError as err:
         raise ProbeSetError(option_message(err)) from None
-    files, sizes = [Path(f) for f in index["file"]], index[["width", "height"]].to_numpy()
-    say(f"{len(files)} images under {root}")
+    say(f"{len(index)} images under {root}")
 
     try:
-        model, _ = load_target(spec, torch_device)
+        loaded = load_target(spec, torch_device)
     except TargetSpecError as err:
         if spec["source"] != "checkpoint":
             raise
@@ -387,41 +322,54 @@ def describe_folder(folder: str | os.PathLike, concepts: str | os.PathLike | Seq
                                 "torchvision architecture with --arch NAME") from None
         raise TargetSpecError(str(err).replace("config key target.name", "--arch")) from None
     layers = [layers] if isinstance(layers, str) else layers
-    layers = list(dict.fromkeys(layers or [output_layer_name(model)]))
-    check_layers(model, layers, "--layer")
-    if settings["view"] == "gradcam":
-        check_layers(model, [gradcam_layer], "--gradcam-layer")
-    widths = layer_widths(model, layers, spec["input_size"], torch_device)
-    chosen = _units_of_layers(parse_units(units), widths)
-    if settings["family"] == "www":
-        settings["k"] = www_k(k, settings["k"], len(files))
+    layers = list(dict.fromkeys(layers or [output_layer_name(loaded[0])]))
+    check_layers(loaded[0], layers, "--layer")
+    view = settings["view"]
+    if view == "gradcam":
+        check_layers(loaded[0], [gradcam_layer], "--gradcam-layer")
+    reads_topk = methods.reads(settings) == "topk"
+    if reads_topk:
+        settings["k"] = www_k(k, settings["k"], len(index))
         say(f"{method}: top-{settings['k']} images per neuron")
-    boxes = view_boxes(settings["view"], sizes, files, model, spec, fraction, gradcam_layer,
-                       batch_size, workers, torch_device)
-    acts = target_activations(model, spec, files, boxes, layers, reduction, batch_size, workers,
-                              torch_device)
-    del model
-    say(f"{settings['view']} view: activations of "
+    pass_settings = TargetPassSettings(
+        layers={view: layers}, topk_layers=layers,
+        k={view: methods.topk_size(settings)}, center_fraction=fraction,
+        gradcam_fraction=gradcam_fraction, gradcam_layer=gradcam_layer,
+        gradcam_target=gradcam_target, reduction=reduction, batch_size=batch_size,
+        workers=workers, precision=precision)
+    try:
+        recorded = target_pass(root, index, spec, pass_settings, torch_device, loaded=loaded)
+    except ValueError as err:
+        raise DescribeError(option_message(err).replace(
+            "config key views.gradcam_target", "--gradcam-target")) from None
+    del loaded
+    widths = recorded.summary["widths"]
+    chosen = _units_of_layers(parse_units(units), widths)
+    say(f"{view} view: activations of "
         + ", ".join(f"{layer} ({w} units)" for layer, w in widths.items()))
 
-    if settings["family"] == "www":
-        topk = {layer: topk_images(acts[layer][:, u], settings["k"])[0]
-                for layer, u in chosen.items()}
-        ids = np.unique(np.concatenate([t.ravel() for t in topk.values()]))
-    else:
-        topk = dict.fromkeys(chosen)
-        ids = np.arange(len(files))
+    files = [root / str(f) for f in index["file"]]
+    topk = {layer: recorded.topk[view][layer][0] if reads_topk else None for layer in layers}
+    ids = image_set_ids("topk" if reads_topk else "all",
+                        [topk[layer][u] for layer, u in chosen.items()] if reads_topk else [],
+                        len(files))
     clip_model, _, tokenizer = load_clip(clip_name, clip_pretrained, torch_device)
-    text_emb, template_emb = (torch.from_numpy(_half(e)) for e in
-                              embed_concepts(clip_model, tokenizer, concept_list,
-                                             settings["template"]))
-    image_emb = clip_image_embeddings(clip_model, files, boxes, ids, batch_size, workers)
+    (_, text_emb, template_emb), = embed_concept_texts(
+        clip_model, tokenizer, concept_list, {"template": settings["template"]},
+        precision).values()
+    (_, image_emb), = embed_image_sets(clip_model, files, {"images": (recorded.boxes[view], ids)},
+                                       batch_size, workers, precision).values()
     del clip_model
     say(f"CLIP {clip_name}: {len(ids)} images, {len(concept_list)} concepts")
     # scoring runs on the CPU, as the describe rule's
-    table = pd.concat([score_layer(settings, layer, acts[layer], u, topk[layer], ids, image_emb,
-                                   concept_list, text_emb, template_emb)
-                       for layer, u in chosen.items()], ignore_index=True)
+    tables = []
+    for layer, u in chosen.items():
+        inputs = LayerInputs(ids, *(torch.from_numpy(_half(e))
+                                    for e in (image_emb, text_emb, template_emb)),
+                             topk=topk[layer],
+                             activations=recorded.activations[view][layer].astype(np.float32))
+        tables.append(describe_layer(settings, layer, concept_list, inputs, u)[0])
+    table = pd.concat(tables, ignore_index=True)
     table.attrs.update(method=method, settings=dict(settings), n_images=len(files),
                        clip=clip_name, target=spec.get("name") or spec["source"])
     return table

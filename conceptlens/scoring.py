@@ -21,6 +21,7 @@ import warnings
 from collections.abc import Callable
 from typing import Literal, NamedTuple
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import Tensor
@@ -553,6 +554,34 @@ def _permutation_baseline(values: Tensor, p: float, baseline: str,
             diff = ascending - ascending.expand(-1, 5, -1).gather(2, perm)
         out[n0:n0 + nb] = diff.abs_().pow_(p).mean(dim=(1, 2))
     return out
+
+
+def _row_bytes(x: Tensor) -> np.ndarray:
+    """(n, ...) tensor -> (n,) numpy void keys, each the raw bytes of one row."""
+    a = np.ascontiguousarray(x.detach().cpu().numpy()).reshape(x.shape[0], -1)
+    a = np.ascontiguousarray(a.view(np.uint8))
+    if a.shape[1] == 0:  # rows without columns: all equal
+        a = np.zeros((a.shape[0], 1), np.uint8)
+    return a.view(np.dtype((np.void, a.shape[1]))).ravel()
+
+
+def canonical_order(clip_feats: Tensor, target_feats: Tensor) -> Tensor:
+    """Long (n_images,): an order of the images that depends only on their content.
+
+    Sorted by the bytes of each image's activation row, then (only among images with
+    identical activations) of its clip row.  Images equal in both are interchangeable, so
+    scoring the rows in this order gives the same result for any permutation of the input.
+    """
+    n = target_feats.shape[0]
+    _, group = np.unique(_row_bytes(target_feats), return_inverse=True)
+    group = group.reshape(-1)
+    tie = np.bincount(group, minlength=1)[group] > 1
+    clip_rank = np.zeros(n, np.int64)
+    if tie.any():
+        rows = torch.from_numpy(np.flatnonzero(tie)).to(clip_feats.device)
+        _, ranks = np.unique(_row_bytes(clip_feats.index_select(0, rows)), return_inverse=True)
+        clip_rank[tie] = ranks.reshape(-1)
+    return torch.from_numpy(np.lexsort((clip_rank, group)))
 
 
 def check_clip_dissect_inputs(clip_feats: Tensor, target_feats: Tensor) -> None:

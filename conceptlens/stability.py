@@ -37,7 +37,11 @@ import pandas as pd
 import torch
 from torch import Tensor
 
-from conceptlens.scoring import CLIP_DISSECT_FUNCTIONS, check_clip_dissect_inputs
+from conceptlens.scoring import (
+    CLIP_DISSECT_FUNCTIONS,
+    canonical_order,
+    check_clip_dissect_inputs,
+)
 
 # --------------------------------------------------------------------------- label sets
 
@@ -105,34 +109,6 @@ def topk_function(name: str):
         raise ValueError(f"unknown similarity function {name!r} for the stability analysis; "
                          f"use one of {', '.join(valid)}")
     return CLIP_DISSECT_FUNCTIONS[name]
-
-
-def _row_bytes(x: Tensor) -> np.ndarray:
-    """(n, ...) tensor -> (n,) numpy void keys, each the raw bytes of one row."""
-    a = np.ascontiguousarray(x.detach().cpu().numpy()).reshape(x.shape[0], -1)
-    a = np.ascontiguousarray(a.view(np.uint8))
-    if a.shape[1] == 0:  # rows without columns: all equal
-        a = np.zeros((a.shape[0], 1), np.uint8)
-    return a.view(np.dtype((np.void, a.shape[1]))).ravel()
-
-
-def canonical_order(clip_feats: Tensor, target_feats: Tensor) -> Tensor:
-    """Long (n_images,): an order of the images that depends only on their content.
-
-    Sorted by the bytes of each image's activation row, then (only among images with
-    identical activations) of its clip row.  Images equal in both are interchangeable, so
-    scoring the rows in this order gives the same result for any permutation of the input.
-    """
-    n = target_feats.shape[0]
-    _, group = np.unique(_row_bytes(target_feats), return_inverse=True)
-    group = group.reshape(-1)
-    tie = np.bincount(group, minlength=1)[group] > 1
-    clip_rank = np.zeros(n, np.int64)
-    if tie.any():
-        rows = torch.from_numpy(np.flatnonzero(tie)).to(clip_feats.device)
-        _, ranks = np.unique(_row_bytes(clip_feats.index_select(0, rows)), return_inverse=True)
-        clip_rank[tie] = ranks.reshape(-1)
-    return torch.from_numpy(np.lexsort((clip_rank, group)))
 
 
 def labels_by_k(clip_feats: Tensor, target_feats: Tensor, function: str, ks: Sequence[int],

@@ -5,9 +5,12 @@ A view is a table of crop boxes, one per probe image, in that image's pixels
 
 - ``full``: the whole image.
 - ``center``: a centred square of ``fraction`` of the side (ImageNet models: resize 256,
-  centre crop 224, i.e. 0.875; the world: 0.5 by default).
-- ``gradcam``: a square window of the same size centred on the maximum of the target's
-  Grad-CAM at its last convolutional block, clamped inside the image.
+  centre crop 224, i.e. 0.875; the world demo: 0.75, ``views.center_fraction``).
+- ``gradcam``: a square window (``views.gradcam_fraction``; by default the centre crop's
+  size) centred on the maximum of the target's Grad-CAM at ``views.gradcam_layer``,
+  clamped inside the image.
+
+The files of views (boxes, Grad-CAM maps): :mod:`conceptlens.io.views`.
 """
 
 from __future__ import annotations
@@ -193,20 +196,6 @@ def view_batches(images: np.ndarray, boxes: np.ndarray, size: int, batch_size: i
         sel = order[start:start + batch_size]
         x = torch.from_numpy(images[sel]).permute(0, 3, 1, 2).float() / 255.0
         yield crop_resize(x, boxes[sel], size)
-
-
-def save_boxes(path, boxes: np.ndarray) -> None:
-    """Write a view's boxes as a table (image_id, x0, y0, x1, y1)."""
-    import pandas as pd
-
-    pd.DataFrame({"image_id": np.arange(len(boxes)), "x0": boxes[:, 0], "y0": boxes[:, 1],
-                  "x1": boxes[:, 2], "y1": boxes[:, 3]}).to_parquet(path, index=False)
-
-
-def load_boxes(path) -> np.ndarray:
-    import pandas as pd
-
-    return pd.read_parquet(path)[["x0", "y0", "x1", "y1"]].to_numpy(dtype=np.int64)
 
 
 class ViewDataset(torch.utils.data.Dataset):

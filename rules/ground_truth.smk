@@ -24,18 +24,3 @@ rule neuron_ground_truth:
         target=target_spec(),
     script:
         "../scripts/neuron_ground_truth.py"
-
-
-# target.class_names: wnids = class i named by the WordNet lemmas of the probe's i-th wnid.
-rule wnid_class_names:
-    input:
-        split=probe_dir(),
-    output:
-        results("derived/class_synonyms.txt"),
-    log:
-        results("logs/wnid_class_names.log"),
-    localrule: True
-    conda:
-        "../envs/conceptlens.yaml"
-    script:
-        "../scripts/wnid_class_names.py"

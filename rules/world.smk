@@ -1,4 +1,5 @@
-# The synthetic concept world: image splits, concept sets, a sample figure.
+# The synthetic concept world: its image splits and a sample figure (its concept set and
+# hierarchy: rules/concept_sets.smk).
 
 
 rule world_split:
@@ -21,20 +22,6 @@ rule world_split:
         "../scripts/world_split.py"
 
 
-rule world_concepts:
-    output:
-        concepts=results("concepts/world.txt"),
-        hierarchy=results("concepts/world_hierarchy.tsv"),
-    log:
-        results("logs/world_concepts.log"),
-    priority: CRITICAL_PATH
-    localrule: True
-    conda:
-        "../envs/conceptlens.yaml"
-    script:
-        "../scripts/world_concepts.py"
-
-
 rule world_sample_grid:
     input:
         split=world_split_dir("probe"),
@@ -47,6 +34,3 @@ rule world_sample_grid:
         "../envs/conceptlens.yaml"
     script:
         "../scripts/world_sample_grid.py"
-
-
-ruleorder: world_concepts > concept_set

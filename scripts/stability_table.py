@@ -1,12 +1,11 @@
 """Rule stability_table: the stability summaries as one table and a bar chart."""
 
-from conceptlens.stability_tables import read_summary, stability_chart, stability_table, write_table
+from conceptlens.io.stability import save_chart, save_stability_table
+from conceptlens.stages.stability import stability_table
 from conceptlens.workflow import rule_context
 
-with rule_context(snakemake) as log:  # noqa: F821
-    out = snakemake.output  # noqa: F821
-    summaries = [read_summary(path) for path in snakemake.input.summaries]  # noqa: F821
-    table = stability_table(summaries)
-    write_table(table, out.csv, out.json)
-    stability_chart(table, out.png, out.svg)
-    log.info("stability table: %d rows from %d summaries", len(table), len(summaries))
+with rule_context(snakemake) as log:
+    out = snakemake.output
+    table, chart = stability_table(snakemake.input.summaries, log)
+    save_stability_table(table, out.csv, out.json)
+    save_chart(chart, out.png, out.svg)

@@ -1,10 +1,8 @@
 """Rule wordnet_concepts: the WordNet concept set (first lemma of every noun synset)."""
 
-from conceptlens.concept_sets import wordnet_nouns
+from conceptlens.io.concepts import write_concept_set
+from conceptlens.stages.concept_sets import wordnet_concepts
 from conceptlens.workflow import rule_context
-from conceptlens.world.concepts import write_concept_set
 
-with rule_context(snakemake) as log:  # noqa: F821
-    nouns = wordnet_nouns()
-    write_concept_set(snakemake.output[0], nouns)  # noqa: F821
-    log.info("%d distinct first lemmas of WordNet 3.0 noun synsets", len(nouns))
+with rule_context(snakemake) as log:
+    write_concept_set(snakemake.output[0], wordnet_concepts(log))

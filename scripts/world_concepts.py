@@ -1,9 +1,10 @@
 """Rule world_concepts: the world concept set and hierarchy."""
 
+from conceptlens.io.concepts import write_concept_set, write_parent_links
+from conceptlens.stages.world import world_concepts
 from conceptlens.workflow import rule_context
-from conceptlens.world.concepts import write_concept_set, write_hierarchy
 
-with rule_context(snakemake) as log:  # noqa: F821
-    write_concept_set(snakemake.output.concepts)  # noqa: F821
-    write_hierarchy(snakemake.output.hierarchy)  # noqa: F821
-    log.info("wrote %s and %s", snakemake.output.concepts, snakemake.output.hierarchy)  # noqa: F821
+with rule_context(snakemake) as log:
+    concepts, parents = world_concepts(log)
+    write_concept_set(snakemake.output.concepts, concepts)
+    write_parent_links(snakemake.output.hierarchy, parents)

@@ -12,11 +12,12 @@ REPO = Path(__file__).resolve().parents[1]
 SHARED = REPO.parent / "shared"
 
 
-def run_snakemake(*args: str, cwd: Path = REPO, check: bool = True, timeout: int = 1800
-                  ) -> subprocess.CompletedProcess:
-    """Run snakemake in ``cwd`` with ``args``; output captured as text."""
+def run_snakemake(*args: str, cwd: Path = REPO, check: bool = True, timeout: int = 1800,
+                  env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
+    """Run snakemake in ``cwd`` with ``args`` (and environment ``env``, default this
+    process'); output captured as text."""
     proc = subprocess.run([sys.executable, "-m", "snakemake", *args], cwd=cwd, text=True,
-                          capture_output=True, timeout=timeout)
+                          capture_output=True, timeout=timeout, env=env)
     if check and proc.returncode != 0:
         raise AssertionError(f"snakemake {' '.join(args)} failed:\n{proc.stdout}\n{proc.stderr}")
     return proc

@@ -13,6 +13,7 @@ import yaml
 
 from conceptlens import offline
 from conceptlens.cli import main
+from conceptlens.io.concepts import read_concept_set, write_concept_set
 from conceptlens.models.zoo import build_architecture
 from conceptlens.quick import (
     DescribeError,
@@ -22,9 +23,8 @@ from conceptlens.quick import (
     target_spec,
     www_k,
 )
-from conceptlens.world.concepts import read_concept_set, write_concept_set
 from conceptlens.world.generate import SplitSpec, write_split
-from conceptlens.world.vocabulary import SHAPES, synonyms_of
+from conceptlens.world.vocabulary import SHAPES, synonyms_of, world_concepts
 from tests.conftest import REPO, run_snakemake
 
 N_IMAGES = 100
@@ -38,7 +38,7 @@ def world(tmp_path_factory):
     root = tmp_path_factory.mktemp("describe")
     split = write_split(SplitSpec(seed=2024, n_images=N_IMAGES), root / "split")
     concepts = root / "world.txt"
-    write_concept_set(concepts)
+    write_concept_set(concepts, world_concepts())
     attributes = pd.read_parquet(split / "attributes.parquet")
     return split / "images", concepts, attributes
 
@@ -218,20 +218,26 @@ def test_argument_parsing():
 
 @pytest.mark.slow
 def test_same_descriptions_as_the_workflow(tmp_path):
-    """The workflow's www and cos_cubed descriptions of a small world, and describe's on
-    the same probe images: identical (same functions, same float16 rounding)."""
+    """The workflow's descriptions of a small world and describe's on the same probe
+    images, both with settings other than the defaults (a Grad-CAM window of 0.6, autocast,
+    kappa 2, a k of 30): identical, since both run the same stage functions with the same
+    settings and float16 storage."""
     work = tmp_path / "wf"
     shutil.copytree(REPO, work, ignore=shutil.ignore_patterns(
         ".venv", "results", ".snakemake", ".git", "__pycache__", "*.egg-info", ".pytest_cache"))
-    overlay = {"base": "configs/tiny-world.yaml", "run": "describe", "world": {"probe_images": 200}}
+    overlay = {"base": "configs/tiny-world.yaml", "run": "describe", "world": {"probe_images": 200},
+               "views": {"gradcam_fraction": 0.6}, "precision": "autocast",
+               "methods": {"gradcam_tvmf": {"kappa": 2.0, "k": 30}}}
     (work / "overlay.yaml").write_text(yaml.safe_dump(overlay))
     out = work / "results" / "describe"
+    compared = {"www": {"k": 40}, "cos_cubed": {}, "gradcam_tvmf": {"k": 30, "kappa": 2.0}}
     targets = [f"results/describe/descriptions/world/{m}/{layer}.parquet"
-               for m in ("www", "cos_cubed") for layer in ("layer4", "fc")]
+               for m in compared for layer in ("layer4", "fc")]
     run_snakemake(*targets, "--cores", "2", "--configfile", "overlay.yaml", cwd=work)
-    for method, k in (("www", 40), ("cos_cubed", None)):
+    for method, options in compared.items():
         quick = describe_folder(out / "world" / "probe" / "images", out / "concepts" / "world.txt",
-                                method=method, k=k, layers=["layer4", "fc"])
+                                method=method, layers=["layer4", "fc"], gradcam_fraction=0.6,
+                                precision="autocast", **options)
         for layer in ("layer4", "fc"):
             flow = pd.read_parquet(out / "descriptions" / "world" / method / f"{layer}.parquet")
             mine = quick[quick["layer"] == layer].reset_index(drop=True)

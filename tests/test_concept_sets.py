@@ -22,7 +22,7 @@ from conceptlens.concept_sets import (
     wordnet_nouns,
 )
 from conceptlens.config import ConfigError, check_config, load_config
-from conceptlens.ground_truth import read_class_synonyms
+from conceptlens.io.concepts import read_class_synonyms
 from conceptlens.offline import missing_requirements
 from tests.conftest import REPO, SHARED, run_snakemake
 

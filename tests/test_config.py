@@ -45,6 +45,80 @@ def test_schema_errors_name_the_key_or_value(tmp_path, config, needle):
         load_config(_write(tmp_path, config))
 
 
+def _error(path) -> str:
+    with pytest.raises(ConfigError) as err:
+        load_config(path)
+    return str(err.value)
+
+
+def test_top_level_typo_is_named_with_a_suggestion_in_a_few_lines(tmp_path):
+    path = _write(tmp_path, {"run": "x", "thread": 4})
+    message = _error(path)
+    assert "config key thread: unknown key; did you mean threads?" in message
+    assert "valid keys: ablation, base, batch_size" in message and "world_models" in message
+    assert str(path) in message.splitlines()[0]
+    assert len(message.splitlines()) <= 10
+
+
+def test_nested_typo_is_named_by_its_path(tmp_path):
+    message = _error(_write(tmp_path, {"run": "x", "world": {"probe_imags": 3}}))
+    assert "config key world.probe_imags: unknown key; did you mean probe_images?" in message
+    assert "valid keys of world: central_distractor_probability, image_size" in message
+
+
+def test_bad_enum_value_names_the_allowed_values(tmp_path):
+    message = _error(_write(tmp_path, {"run": "x", "device": "tpu"}))
+    assert "config key device: 'tpu' is not one of the allowed values: auto, cpu, cuda" in message
+
+
+@pytest.mark.parametrize(("config", "line"), [
+    ({"world": {"probe_images": 3}}, "world.probe_images: 3 is less than the minimum 16"),
+    ({"world": {"probe_images": "many"}}, "world.probe_images: 'many' is not an integer"),
+    ({"run": "bad name/"}, "run: 'bad name/' does not match the pattern"),
+    ({"layers": []}, "layers: [] has fewer than 1 item(s)"),
+    ({"stability": {"functions": ["cos"]}}, "stability.functions[0]: 'cos' is not one of"),
+    ({"methods": {"m": {"family": "www", "view": "full"}}}, "methods.m.template is required"),
+    ({"world": 5}, "config key world: 5 is not a mapping"),
+])
+def test_constraint_errors_name_the_key_and_the_constraint(tmp_path, config, line):
+    message = _error(_write(tmp_path, {"run": "x", **config}))
+    assert line in message
+    assert len(message.splitlines()) <= 3
+
+
+def test_overlay_errors_name_the_overlay_and_its_base(tmp_path):
+    path = _write(tmp_path, {"base": str(REPO / "config.yaml"), "threds": 1})
+    first = _error(path).splitlines()[0]
+    assert str(path) in first and "(base " in first and "config.yaml" in first
+
+
+def test_config_sources_name_files_bases_and_command_line_keys(monkeypatch):
+    from conceptlens.config import config_sources
+
+    monkeypatch.chdir(REPO)
+    assert (config_sources(["config.yaml"], {"thread": 4})
+            == "config.yaml, command-line --config thread")
+    assert (config_sources([REPO / "configs/tiny-world.yaml"])
+            == "configs/tiny-world.yaml (base config.yaml)")
+
+
+@pytest.mark.parametrize("name", ["config.yaml", "configs/tiny-world.yaml",
+                                  "configs/imagenet-resnet50.yaml"])
+def test_defaults_are_filled_as_snakemake_validate_fills_them(name):
+    import copy
+
+    from snakemake.utils import validate
+
+    from conceptlens.config import SCHEMA_PATH, WORKFLOW_DIR, apply_base, validate_config
+
+    config = yaml.safe_load((REPO / name).read_text())
+    apply_base(config, WORKFLOW_DIR)
+    ours, snakemakes = copy.deepcopy(config), copy.deepcopy(config)
+    validate_config(ours, name)
+    validate(snakemakes, str(SCHEMA_PATH))
+    assert ours == snakemakes and list(ours) == list(snakemakes)
+
+
 def test_unknown_layer_lists_valid_names(tmp_path):
     with pytest.raises(ConfigError, match=r"layers.*layer5.*layer4"):
         load_config(_write(tmp_path, {"run": "x", "layers": ["layer5"]}))
@@ -78,7 +152,8 @@ def test_analysis_and_report_names_must_exist(tmp_path, section, needle):
 
 
 def test_report_defaults_follow_the_configured_methods():
-    from conceptlens.config import method_settings, report_grid_methods, report_method
+    from conceptlens.config import report_grid_methods, report_method
+    from conceptlens.methods import method_settings
 
     config = load_config(REPO / "config.yaml")
     methods = method_settings(config)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 
 import numpy as np
@@ -23,10 +24,13 @@ from conceptlens.convis import (
     window_scales,
     window_starts,
 )
-from conceptlens.convis_files import load_maps, save_maps
 from conceptlens.hierarchy import concept_subtree_masks
+from conceptlens.io.convis import load_maps, save_maps
+from conceptlens.io.neurons import save_neurons
+from conceptlens.io.probe import read_attributes, write_probe_index
 from conceptlens.localisation import centre_bias_maps, pointing_hit
-from conceptlens.world.generate import SplitSpec, render_images
+from conceptlens.stages.convis import localisation, neuron_maps
+from conceptlens.world.generate import SplitSpec, render_images, write_split
 from conceptlens.world.vocabulary import world_hierarchy
 
 REPO = Path(__file__).resolve().parents[1]
@@ -245,3 +249,81 @@ def test_convis_maps_under_autocast_match_float32(world_hierarchy_tsv):
         assert np.abs(fast - exact).mean() < 0.05
         assert np.corrcoef(fast.ravel(), exact.ravel())[0, 1] > 0.95
     assert all(p.dtype == torch.float32 for p in model.parameters())
+
+
+# ---------------------------------------------------------------------- stage functions
+
+#: the world CLIP with one window scale: 9 windows an image, so a stage runs in a second
+STAGE_SETTINGS = {"clip": "conceptlens-world-clip", "pretrained": str(WORLD_CLIP),
+                  "node_text": "lemma", "template": "A photo of a {}", "window_sizes": [224],
+                  "stride": 112, "reference_size": 224, "batch_size": 64, "device": "cpu",
+                  "precision": "float32"}
+
+
+@pytest.fixture(scope="module")
+def tiny_split(tmp_path_factory) -> Path:
+    return write_split(SplitSpec(seed=7, n_images=4), tmp_path_factory.mktemp("split") / "probe")
+
+
+def test_neuron_maps_stage(tiny_split: Path, world_hierarchy_tsv: Path, tmp_path: Path, caplog):
+    torch.set_num_threads(1)
+    neurons = [{"layer": "fc", "unit": 1, "reason": "best", "concept": "red", "image_ids": [0, 1]},
+               {"layer": "layer4", "unit": 7, "reason": "worst", "concept": "zebra",
+                "image_ids": [0]},
+               {"layer": "layer4", "unit": 9, "reason": "random", "concept": "red",
+                "image_ids": [1]}]
+    save_neurons(tmp_path / "neurons.json", {"concept_set": "world", "method": "m",
+                                             "view": "full", "neurons": neurons})
+    log = logging.getLogger("test.convis_maps")
+    with caplog.at_level(logging.WARNING):
+        out = neuron_maps(tmp_path / "neurons.json", tiny_split, world_hierarchy_tsv,
+                          STAGE_SETTINGS, log)
+    assert "skipped" in caplog.text and "zebra" in caplog.text  # not a hierarchy node
+    # one map per (neuron, image) of the neurons whose concept is a node
+    assert out["layer"] == ["fc", "fc", "layer4"] and out["unit"] == [1, 1, 9]
+    assert out["image_id"] == [0, 1, 1] and out["concept"] == ["red"] * 3
+    assert out["maps"].shape == (3, 64, 64) and out["maps"].dtype == np.float32
+    assert 0 <= out["maps"].min() and out["maps"].max() <= 1
+    assert np.array_equal(out["maps"][1], out["maps"][2])  # one pass per (image, concept)
+    save_maps(tmp_path / "maps.npz", **out)
+    assert load_maps(tmp_path / "maps.npz")["maps"].shape == (3, 64, 64)
+    # a neuron list in memory; nothing to map; errors
+    empty = neuron_maps(neurons[1:2], tiny_split, world_hierarchy_tsv, STAGE_SETTINGS, log)
+    assert empty["layer"] == [] and empty["maps"].shape == (0, 0, 0)
+    with pytest.raises(ValueError, match="image 99 is not in"):
+        neuron_maps([{**neurons[0], "image_ids": [99]}], tiny_split, world_hierarchy_tsv,
+                    STAGE_SETTINGS, log)
+    with pytest.raises(ValueError, match="neuron 0 has no 'image_ids'"):
+        neuron_maps([{"layer": "fc", "unit": 0, "concept": "red"}], tiny_split,
+                    world_hierarchy_tsv, STAGE_SETTINGS, log)
+
+
+def test_localisation_stage(tiny_split: Path, world_hierarchy_tsv: Path, tmp_path: Path,
+                            caplog):
+    torch.set_num_threads(1)
+    # a copy of the split whose image 2 has a color the hierarchy lacks
+    attributes = read_attributes(tiny_split)
+    attributes["file"] = [str(tiny_split / f) for f in attributes["file"]]
+    attributes.loc[2, "color"] = "plaid"
+    write_probe_index(tmp_path / "probe", attributes)
+    cams = np.random.default_rng(0).random((4, 4, 4)).astype(np.float32)
+    settings = {**STAGE_SETTINGS, "images": 10, "seed": 0}
+    log = logging.getLogger("test.convis_localisation")
+    with caplog.at_level(logging.WARNING):
+        table, maps, about = localisation(tmp_path / "probe", cams, world_hierarchy_tsv,
+                                          settings, log)
+    assert "'plaid' is not a hierarchy node" in caplog.text
+    assert table[["attribute", "method"]].values.tolist() == [
+        [a, m] for a in ("shape", "color") for m in ("convis", "gradcam", "centre")]
+    assert table["images"].tolist() == [4, 4, 4, 3, 3, 3]
+    assert maps["maps"].shape == (2, 4, 64, 64) and maps["valid"].sum(1).tolist() == [4, 3]
+    assert not maps["valid"][1, 2] and not maps["maps"][1, 2].any()
+    assert maps["concepts"][1].tolist() == attributes["color"].tolist()
+    assert about["images"] == [0, 1, 2, 3] and about["hierarchy_nodes"] == 29
+    assert about["windows_per_image"] == 9
+    assert about["params"] == {"clip": "conceptlens-world-clip", "node_text": "lemma",
+                               "template": "A photo of a {}", "window_sizes": [224],
+                               "stride": 112, "reference_size": 224, "batch_size": 64,
+                               "precision": "float32", "images": 10, "seed": 0}
+    with pytest.raises(ValueError, match="3 Grad-CAM maps for 4 probe images"):
+        localisation(tmp_path / "probe", cams[:3], world_hierarchy_tsv, settings, log)

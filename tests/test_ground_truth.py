@@ -102,7 +102,7 @@ def test_ground_truth_texts_hold_every_synonym_a_table_can_name():
 
 
 def test_the_ground_truth_texts_are_read_from_the_class_names_or_the_target_summary(tmp_path):
-    from conceptlens.activation_files import save_target_summary
+    from conceptlens.io.activations import save_target_summary
 
     names = tmp_path / "imagenet.txt"
     names.write_text("tench, Tinca tinca\ngoldfish, Carassius auratus\n")

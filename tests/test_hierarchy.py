@@ -13,13 +13,12 @@ from conceptlens.hierarchy import (
     concept_subtree_masks,
     make_hierarchy,
     node_texts,
-    read_hierarchy_tsv,
     resolve,
     subtree,
     subtree_masks,
     wordnet_hierarchy,
-    write_hierarchy_tsv,
 )
+from conceptlens.io.concepts import read_hierarchy_tsv, write_hierarchy_tsv
 
 # root -> animal, pet; animal -> dog, cat; pet -> dog (dog has two parents); dog -> puppy
 LINKS = [("root", None), ("animal", "root"), ("pet", "root"), ("dog", "animal"),

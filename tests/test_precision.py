@@ -7,7 +7,8 @@ import numpy as np
 import pytest
 import torch
 
-from conceptlens.activations import autocast_dtype, precision_context, record_activations
+from conceptlens.activations import record_activations
+from conceptlens.devices import autocast_dtype, precision_context
 from conceptlens.embeddings import embed_concepts
 from conceptlens.models.clip import clip_input_size, clip_normalize_float, load_clip
 from conceptlens.models.target import load_target_checkpoint, normalize_images

@@ -18,15 +18,17 @@ import pandas as pd
 import pytest
 from PIL import Image
 
-from conceptlens.report import figures, tables
+from conceptlens.io.neurons import read_neurons
+from conceptlens.io.paths import parse_result_path
+from conceptlens.report import figures, table_models
 from conceptlens.report.formatting import (
     format_count,
     format_metric,
     format_se,
     format_seconds,
 )
-from conceptlens.report.inputs import discover_inputs, parse_result_path, read_neurons_json
-from conceptlens.report.sections import box_coverage, gain_and_loss_images
+from conceptlens.report.inputs import discover_inputs
+from conceptlens.report.sections.crops import box_coverage, gain_and_loss_images
 from conceptlens.report.selection import neuron_records, select_neurons
 from conceptlens.world.generate import SplitSpec, write_split
 
@@ -289,11 +291,11 @@ def test_optional_sections_left_out_without_inputs(fake_run):
 
 def test_pdf_has_table1_headers_and_values_as_printed(fake_run):
     text = pdf_text(fake_run["out"] / "report.pdf")
-    for header in tables.TABLE1_METRICS.values():
+    for header in table_models.TABLE1_METRICS.values():
         assert header in text
     t1 = pd.read_csv(fake_run["root"] / "metrics" / "world" / "table1.csv")
     for _, row in t1.iterrows():
-        for metric in tables.TABLE1_METRICS:
+        for metric in table_models.TABLE1_METRICS:
             assert contains_number(text, format_metric(row[metric], metric)), (metric, row)
             assert format_se(row[f"{metric}_se"], metric) in text
     assert "Table 1:" in text and "Figure 1:" in text
@@ -356,7 +358,7 @@ def test_neurons_json_format(fake_run):
         if n["layer"] == "fc":
             assert n["image_ids"] == topk[n["unit"], :8].tolist()
             assert n["concept"] == desc.loc[desc["unit"] == n["unit"], "concept"].item()
-    assert read_neurons_json(fake_run["root"] / "report" / "neurons.json") == doc
+    assert read_neurons(fake_run["root"] / "report" / "neurons.json") == doc
 
 
 def per_neuron_frame() -> pd.DataFrame:
@@ -440,7 +442,7 @@ def test_table1_bold_per_group_ties_and_published():
         "layer": ["l1", "l1", "l1", "l2", "l2"],
         "hit_rate": [0.50, 0.90, 0.90004, 1.0, 0.2], "hit_rate_se": 0.01,
         "f1": [0.7, 0.1, 0.2, 0.0, 0.5], "clip_cos": 0.5, "sentence_cos": np.nan})
-    t = tables.table1(frame, {"cs": {"b": {"l1": {"hit_rate": 95.0, "f1": 80.0}}}})
+    t = table_models.table1(frame, {"cs": {"b": {"l1": {"hit_rate": 95.0, "f1": 80.0}}}})
     rows = [r for r in t.rows if r.cls != "group"]
     assert [r.cells[0].text for r in rows] == ["a", "b", "b (published)", "c", "a", "b"]
     bold = [[c.bold for c in r.cells[1:]] for r in rows]
@@ -453,19 +455,19 @@ def test_table1_bold_per_group_ties_and_published():
     assert [c.text for c in published.cells[1:]] == ["95.0", "80.0", "–", "–"]
     assert any("published" in n for n in t.notes)
     with pytest.raises(ValueError, match="accuracy"):
-        tables.table1(frame, {"cs": {"a": {"accuracy": 1.0}}})
+        table_models.table1(frame, {"cs": {"a": {"accuracy": 1.0}}})
 
 
 def test_localisation_units_and_stability_headers():
-    loc = tables.localisation(pd.DataFrame({
+    loc = table_models.localisation(pd.DataFrame({
         "method": ["convis", "centre"], "attribute": "shape", "pointing": [71.0, 9.0],
         "pointing_se": [4.5, 2.9], "energy_share": [0.355, 0.045],
         "energy_share_se": [0.02, 0.01], "images": 100}))
     convis = loc.rows[1].cells
     assert (convis[1].text, convis[1].se, convis[1].bold) == ("71.0", "± 4.5", True)
     assert (convis[2].text, convis[2].se) == ("35.5", "± 2.0")
-    assert tables.stability_header("k=5->16") == "Same set 5→16 (%)"
-    assert tables.stability_header("jaccard 5->10") == "Jaccard 5→10"
+    assert table_models.stability_header("k=5->16") == "Same set 5→16 (%)"
+    assert table_models.stability_header("jaccard 5->10") == "Jaccard 5→10"
 
 
 def test_draw_box_fit_and_overlay():
@@ -500,7 +502,7 @@ def test_bad_inputs_name_the_file(tmp_path, fake_run):
     bad.write_text(json.dumps({"concept_set": "world", "method": "m", "view": "v",
                                "neurons": [{"layer": "fc", "unit": 1}]}))
     with pytest.raises(ValueError, match=r"neurons\.json: neurons\[0\] lacks reason"):
-        read_neurons_json(bad)
+        read_neurons(bad)
     table = tmp_path / "metrics" / "world" / "table1.csv"
     table.parent.mkdir(parents=True)
     pd.DataFrame({"method": ["a"]}).to_csv(table, index=False)
@@ -528,7 +530,8 @@ def test_ablation_and_stability_show_published_rows():
         "concept_set": "wordnet", "method": ["www", "gradcam_tvmf"], "layer": "fc",
         "gradcam": [False, True], "tvmf": [False, True], "hit_rate": [0.5, 0.6],
         "f1": [0.4, 0.45], "clip_cos": 0.8, "sentence_cos": 0.7})
-    t = tables.ablation(frame, {"wordnet": {"gradcam_tvmf": {"clip_cos": 89.49, "f1": 45.77}}})
+    t = table_models.ablation(frame, {"wordnet": {"gradcam_tvmf": {"clip_cos": 89.49,
+                                                                   "f1": 45.77}}})
     rows = [r for r in t.rows if r.cls != "group"]
     assert [r.cells[2].text for r in rows] == ["www", "gradcam_tvmf", "gradcam_tvmf (published)"]
     assert [c.text for c in rows[2].cells[:2]] == ["✓", "✓"]  # the method's components
@@ -538,17 +541,18 @@ def test_ablation_and_stability_show_published_rows():
     stab = pd.DataFrame({"name": ["broden_10k_wpmi"] * 2, "layer": ["all", "layer1"],
                          "k=5->10": [97.5, 96.0], "k=5->16": [95.0, 94.0],
                          "jaccard 5->10": [0.9, 0.8], "neurons": [3840, 256]})
-    t = tables.stability(stab, {"broden_10k_wpmi": {"k=5->10": 99.869792, "k=5->16": 100}})
+    t = table_models.stability(stab, {"broden_10k_wpmi": {"k=5->10": 99.869792,
+                                                          "k=5->16": 100}})
     texts = [[c.text for c in r.cells] for r in t.rows]
     # the published row follows the pooled row, not the per-layer one
     assert texts[1] == ["broden_10k_wpmi (published)", "all", "99.87", "100.00", "–", "–"]
     assert texts[2][1] == "layer1" and t.rows[1].cls == "published"
     with pytest.raises(ValueError, match=r"published_stability\[broden_10k_wpmi\].*top-1"):
-        tables.stability(stab, {"broden_10k_wpmi": {"top-1 5->10": 1.0}})
+        table_models.stability(stab, {"broden_10k_wpmi": {"top-1 5->10": 1.0}})
 
 
 def test_summary_names_the_target_and_probe_in_words():
-    from conceptlens.report.sections import describe_probe, describe_target
+    from conceptlens.report.sections.summary import describe_probe, describe_target
 
     world = {"run": "w", "target": {"source": "world", "path": None},
              "world_models": {"source": "shipped", "shipped_dir": "resources/world"}}

@@ -12,11 +12,12 @@ import pandas as pd
 import pytest
 import torch
 
-from conceptlens.activation_files import save_activations
-from conceptlens.embeddings import save_image_embeddings, save_text_embeddings
+from conceptlens.io.activations import save_activations
+from conceptlens.io.embeddings import save_image_embeddings, save_text_embeddings
+from conceptlens.io.stability import save_chart
+from conceptlens.scoring import canonical_order
 from conceptlens.stability import (
     Subsample,
-    canonical_order,
     jaccard,
     labels_by_k,
     layer_stability,
@@ -26,7 +27,7 @@ from conceptlens.stability import (
     top1_agree,
     top_labels,
 )
-from conceptlens.stability_tables import stability_chart, stability_table, summarise
+from conceptlens.stability_summary import stability_chart, stability_table, summarise
 
 REPO = Path(__file__).resolve().parents[1]
 FUNCTIONS = ("soft_wpmi", "wpmi")
@@ -244,7 +245,7 @@ def test_chart_writes_png_and_svg(tmp_path):
     table = stability_table([summary("world_world_soft_wpmi", 95.0, 90.0),
                              summary("world_world_wpmi", 80.0, 70.0)])
     png, svg = tmp_path / "chart.png", tmp_path / "chart.svg"
-    stability_chart(table, png, svg)
+    save_chart(stability_chart(table), png, svg)
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and png.stat().st_size > 5000
     assert "<svg" in svg.read_text()[:1000]
     assert sorted(p.name for p in tmp_path.iterdir()) == ["chart.png", "chart.svg"]

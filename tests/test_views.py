@@ -114,8 +114,9 @@ def test_backward_from_records_nothing_below_the_layer():
 
 
 def test_view_loader_streams_crops_from_files(tmp_path):
+    from conceptlens.io.probe import load_split_images
     from conceptlens.views import view_loader
-    from conceptlens.world.generate import SplitSpec, load_split_images, write_split
+    from conceptlens.world.generate import SplitSpec, write_split
 
     split = write_split(SplitSpec(seed=3, n_images=6), tmp_path / "probe")
     files = sorted((split / "images").glob("*.png"))

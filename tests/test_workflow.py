@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import shutil
+from pathlib import Path
 
 import pandas as pd
 import pytest
@@ -76,11 +77,15 @@ def test_lint_is_clean():
     ("world={'probe_images': 'many'}", "probe_images"),
     ("ground_truth={'auroc_threshold': 1.5}", "auroc_threshold"),
     ("colour=red", "colour"),
+    ("thread=4", "config key thread: unknown key; did you mean threads?"),
 ])
 def test_bad_config_value_stops_with_the_schema_error(override, needle):
     proc = run_snakemake("-n", "--config", override, check=False)
+    output = proc.stdout + proc.stderr
     assert proc.returncode != 0
-    assert needle in proc.stdout + proc.stderr
+    assert needle in output
+    assert "command-line --config" in output
+    assert len(output.splitlines()) < 40, output  # not the whole schema and config
 
 
 @pytest.fixture(scope="module")
@@ -113,6 +118,30 @@ def test_tiny_world_end_to_end(tiny_world):
     assert (out / "world" / "sample_grid.png").stat().st_size > 10_000
     for bench in ("world_split/probe.tsv", "activations.tsv", "neuron_ground_truth.tsv"):
         assert (out / "benchmarks" / bench).is_file(), bench
+
+
+# sha256 of the tiny world's descriptions, metric tables, stability table and localisation
+# table, recorded on 2026-12-04 before the stage/io redesign (issue 17) and reproduced after
+# it.  Parquet files carry the writing pyarrow's version in their metadata, so they are
+# compared by content elsewhere; every other file here must be byte-identical.
+RECORDED_SHA256 = Path(__file__).parent / "data" / "tiny_world_outputs.sha256"
+
+
+@pytest.mark.slow
+def test_tiny_world_outputs_are_the_recorded_bytes(tiny_world):
+    import hashlib
+
+    out = tiny_world / "results" / "tiny-world"
+    recorded = dict(line.split()[::-1] for line in RECORDED_SHA256.read_text().splitlines())
+    checked = {name: digest for name, digest in recorded.items()
+               if not name.endswith(".parquet")}
+    assert len(checked) >= 30  # every layer's CSV and scores, 3 metric tables, 2 more
+    changed = [name for name, digest in checked.items()
+               if hashlib.sha256((out / name).read_bytes()).hexdigest() != digest]
+    assert not changed, f"outputs differ from the recorded run: {changed}"
+    described = {str(p.relative_to(out)) for p in (out / "descriptions").rglob("*")
+                 if p.is_file()}
+    assert described == {n for n in recorded if n.startswith("descriptions/")}
 
 
 @pytest.mark.slow
@@ -224,7 +253,7 @@ def test_tiny_world_report_embeds_every_image_and_prints_table1(tiny_world):
     import subprocess
 
     from conceptlens.report.formatting import format_metric
-    from conceptlens.report.tables import TABLE1_METRICS
+    from conceptlens.report.table_models import TABLE1_METRICS
 
     out = tiny_world / "results" / "tiny-world"
     html = (out / "report.html").read_text(encoding="utf-8")

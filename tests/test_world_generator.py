@@ -9,9 +9,10 @@ import pandas as pd
 import pytest
 from PIL import Image
 
+from conceptlens.io.probe import load_split_images
 from conceptlens.world.captions import caption_variants
 from conceptlens.world.draw import object_mask, render_scene
-from conceptlens.world.generate import SplitSpec, load_split_images, render_images, write_split
+from conceptlens.world.generate import SplitSpec, render_images, write_split
 from conceptlens.world.scenes import ObjectSpec, SceneParams, sample_scene
 from conceptlens.world.vocabulary import (
     BACKGROUND_TINT,

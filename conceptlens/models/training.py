@@ -20,7 +20,7 @@ import torch
 from torch import nn
 from torch.nn.attention import SDPBackend, sdpa_kernel
 
-from conceptlens.activations import precision_context
+from conceptlens.devices import precision_context
 from conceptlens.models.clip import clip_normalize, create_world_clip
 from conceptlens.models.target import build_world_target, normalize_images
 

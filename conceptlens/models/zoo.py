@@ -10,7 +10,6 @@ initialisation), ``path`` (checkpoint: a local file; world: the world checkpoint
 
 from __future__ import annotations
 
-import os
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,12 +19,13 @@ from torch import nn
 
 from conceptlens.models.memory_format import channels_last
 from conceptlens.models.target import TARGET_MEAN, TARGET_STD, load_target_checkpoint
+from conceptlens.models.torchvision_weights import (
+    TargetSpecError,
+    torchvision_cache_file,
+    torchvision_weights,
+)
 
 SOURCES = ("world", "torchvision", "timm", "checkpoint")
-
-
-class TargetSpecError(ValueError):
-    """A target spec names an unknown model, weights or layer; the message names the key."""
 
 
 @dataclass(frozen=True)
@@ -41,32 +41,6 @@ class Preprocess:
         mean = torch.tensor(self.mean, device=x.device).view(1, 3, 1, 1)
         std = torch.tensor(self.std, device=x.device).view(1, 3, 1, 1)
         return (x - mean) / std
-
-
-# ------------------------------------------------------------------------ torchvision
-
-
-def torchvision_weights(name: str, weights: str | None):
-    """The torchvision weights enum member ``weights`` of model ``name`` (None = random)."""
-    from torchvision import models
-
-    if name not in models.list_models(module=models):
-        raise TargetSpecError(f"config key target.name: {name!r} is not a torchvision "
-                              f"classification model (e.g. resnet50, vit_b_16, convnext_tiny)")
-    if weights in (None, "", "none"):
-        return None
-    enum = models.get_model_weights(name)
-    try:
-        return enum[weights] if weights != "DEFAULT" else enum.DEFAULT
-    except KeyError:
-        valid = ", ".join(["DEFAULT", *enum.__members__])
-        raise TargetSpecError(f"config key target.weights: {weights!r} is not a weights enum of "
-                              f"{name} (valid: {valid})") from None
-
-
-def torchvision_cache_file(weights) -> Path:
-    """Where torch.hub keeps the downloaded file of a weights enum member."""
-    return Path(torch.hub.get_dir()) / "checkpoints" / os.path.basename(weights.url)
 
 
 # ------------------------------------------------------------------------------ specs

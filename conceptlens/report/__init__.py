@@ -1,14 +1,16 @@
 """The shareable report of a run: HTML (self-contained) and PDF (weasyprint).
 
-Modules, one job each:
+Modules, one job each (the run's files are read through :mod:`conceptlens.io`):
 
-- :mod:`~conceptlens.report.inputs`: parse result paths, read and validate the run's files;
+- :mod:`~conceptlens.report.inputs`: the report rule's inputs as lists of paths, a
+  finished run's inputs found on disk, Snakemake's benchmark files;
 - :mod:`~conceptlens.report.selection`: choose the neurons of the qualitative grids
   (``report/neurons.json``);
 - :mod:`~conceptlens.report.formatting`: how numbers are printed (one place);
-- :mod:`~conceptlens.report.tables`: table models (cells, bold best, standard errors);
+- :mod:`~conceptlens.report.table_models`: table models (cells, bold best, standard errors);
 - :mod:`~conceptlens.report.figures`: image strips, boxes, overlays, PNG data URIs;
-- :mod:`~conceptlens.report.sections`: the report's sections from the inputs;
+- :mod:`~conceptlens.report.sections`: one builder a section, and
+  :func:`~conceptlens.report.sections.build_report`, the template context from the inputs;
 - :mod:`~conceptlens.report.render`: jinja2 -> HTML, weasyprint -> PDF, atomic writes.
 """
 

@@ -8,11 +8,8 @@ cosine, then unit, so the order is total); ``best`` takes the head, ``worst`` th
 
 from __future__ import annotations
 
-import json
-import os
 import zlib
 from collections.abc import Mapping, Sequence
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -92,14 +89,7 @@ def neuron_records(selected: pd.DataFrame, top_concepts: Mapping[tuple[str, int]
 
 
 def neurons_document(concept_set: str, method: str, view: str, records: list[dict]) -> dict:
-    """The neurons.json document (the ConVis maps rule reads this format)."""
+    """The neurons.json document (the ConVis maps rule reads this format; written by
+    :func:`conceptlens.io.neurons.save_neurons`)."""
     return {"concept_set": concept_set, "method": method, "view": view, "neurons": records}
 
-
-def write_json(path: str | os.PathLike, document: object) -> None:
-    """Write ``document`` as indented JSON atomically (temp file in the same folder)."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(json.dumps(document, indent=2) + "\n")
-    os.replace(tmp, path)

@@ -4,6 +4,7 @@ A split directory holds ``images/NNNNNN.png``, ``attributes.parquet`` (one row p
 the main object's attributes and box, the distractors', the background) and
 ``captions.parquet`` (image_id, kind, caption).  It is written to a temporary directory
 and renamed into place, so a failed run never leaves a split that looks complete.
+A split is read back through :mod:`conceptlens.io.probe`.
 """
 
 from __future__ import annotations
@@ -133,11 +134,3 @@ def write_split(spec: SplitSpec, out_dir: str | os.PathLike, workers: int = 1,
         shutil.rmtree(tmp, ignore_errors=True)
         raise
     return out
-
-
-def load_split_images(split_dir: str | os.PathLike, attributes: pd.DataFrame | None = None) -> np.ndarray:
-    """All images of a split as (n, size, size, 3) uint8, in attribute-table order."""
-    split = Path(split_dir)
-    if attributes is None:
-        attributes = pd.read_parquet(split / "attributes.parquet")
-    return np.stack([np.asarray(Image.open(split / f).convert("RGB")) for f in attributes["file"]])

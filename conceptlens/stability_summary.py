@@ -1,23 +1,19 @@
-"""The stability analysis' summaries, table, chart and files (numpy, pandas, matplotlib).
+"""Summaries of the stability analysis: pooled numbers per summary, the table of all
+summaries and its bar chart (numpy, pandas, matplotlib; no torch).
 
-Apart from :mod:`conceptlens.stability` (the label comparisons, in torch) so that the
-table rule and the report read and write them without importing torch.
+The label comparisons themselves are :mod:`conceptlens.stability` (torch); the files are
+:mod:`conceptlens.io.stability`.
 """
 
 from __future__ import annotations
 
-import json
 import math
-import os
 import re
 from collections.abc import Mapping, Sequence
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
-
-from conceptlens.files import atomic_path
 
 #: row of the table holding the numbers pooled over all layers
 ALL_LAYERS = "all"
@@ -107,59 +103,9 @@ def stability_table(summaries: Sequence[Mapping[str, Any]]) -> pd.DataFrame:
     return table
 
 
-# --------------------------------------------------------------------------- files
-
-
-def _jsonable(x: Any) -> Any:
-    if isinstance(x, Mapping):
-        return {str(k): _jsonable(v) for k, v in x.items()}
-    if isinstance(x, list | tuple):
-        return [_jsonable(v) for v in x]
-    if isinstance(x, np.generic):
-        x = x.item()
-    if isinstance(x, float) and not math.isfinite(x):
-        return None
-    if x is pd.NA:
-        return None
-    return x
-
-
-def write_json(path: str | os.PathLike, obj: Any) -> None:
-    """JSON (indent 2, NaN as null), atomically."""
-    text = json.dumps(_jsonable(obj), indent=2, allow_nan=False)
-    with atomic_path(path) as tmp:
-        tmp.write_text(text + "\n")
-
-
-def read_summary(path: str | os.PathLike) -> dict[str, Any]:
-    """A summary JSON written by the stability rule (clear error when it is not one)."""
-    try:
-        summary = json.loads(Path(path).read_text())
-    except json.JSONDecodeError as err:
-        raise ValueError(f"{path}: not JSON ({err})") from err
-    if not isinstance(summary, dict) or not isinstance(summary.get("name"), str):
-        raise ValueError(f"{path}: not a stability summary (no 'name')")
-    return summary
-
-
-def write_per_neuron(path: str | os.PathLike, per_neuron: pd.DataFrame) -> None:
-    with atomic_path(path) as tmp:
-        per_neuron.to_parquet(tmp, index=False)
-
-
-def write_table(table: pd.DataFrame, csv_path: str | os.PathLike,
-                json_path: str | os.PathLike) -> None:
-    """CSV (name as the first column) and JSON {"columns": [...], "rows": [records]}."""
-    flat = table.reset_index()
-    with atomic_path(csv_path) as tmp:
-        flat.to_csv(tmp, index=False)
-    write_json(json_path, {"columns": list(flat.columns),
-                           "rows": flat.astype(object).to_dict(orient="records")})
-
-
-def stability_chart(table: pd.DataFrame, png_path: str | os.PathLike,
-                    svg_path: str | os.PathLike) -> None:
-    """Grouped bars of the ``k=a->b`` columns (% of neurons, pooled rows), PNG and SVG."""
+def stability_chart(table: pd.DataFrame):
+    """Grouped bars of the ``k=a->b`` columns (% of neurons, pooled rows): a matplotlib
+    figure (close it after saving, e.g. with :func:`conceptlens.io.stability.save_chart`)."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -188,9 +134,7 @@ def stability_chart(table: pd.DataFrame, png_path: str | os.PathLike,
                   frameon=False, title="same top labels when k changes", title_fontsize=9)
         ax.grid(axis="y", alpha=0.3)
         fig.tight_layout()
-        with atomic_path(png_path) as tmp:
-            fig.savefig(tmp, dpi=150, format="png")
-        with atomic_path(svg_path) as tmp:
-            fig.savefig(tmp, format="svg")
-    finally:
+    except Exception:
         plt.close(fig)
+        raise
+    return fig

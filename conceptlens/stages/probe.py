@@ -1,0 +1,48 @@
+"""Stages before any image is read: the requirements check and a real probe set's index."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any, NamedTuple
+
+from conceptlens.io.atomic import PathLike
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+LOG = logging.getLogger("conceptlens.stages.probe")
+
+
+def check_requirements(config: Mapping, results_dir: PathLike, log: logging.Logger = LOG
+                       ) -> dict[str, Any]:
+    """Check that every weight, image folder and download ``config`` needs is here or
+    downloadable (else one error naming each missing item and its config key); return the
+    summary of what was checked (``checks/requirements.json``)."""
+    from conceptlens import offline
+
+    offline.check_requirements(config, results_dir, f"run {config['run']!r}")
+    log.info("every required weight, image folder and download is available")
+    return {"run": config["run"], "target": config["target"], "probe": config["probe"],
+            "clip_models": config["clip_models"],
+            "sentence_model": config["metrics"]["sentence_model"],
+            "concept_sets": config["concept_sets"]}
+
+
+class ProbeIndex(NamedTuple):
+    """A probe set's index table and its class list (ImageNet's wnids, else empty)."""
+
+    table: pd.DataFrame
+    classes: list[str]
+
+
+def probe_index(spec: Mapping, log: logging.Logger = LOG) -> ProbeIndex:
+    """The index table of a configured real probe set (no image is copied)."""
+    from conceptlens import probes
+
+    table, classes = probes.probe_index_and_classes(spec)
+    labelled = int((table["label"] >= 0).sum())
+    log.info("%d %s images from %s (%d labelled); sizes %s-%s px", len(table), spec["source"],
+             spec["path"], labelled, int(table[["width", "height"]].min().min()),
+             int(table[["width", "height"]].max().max()))
+    return ProbeIndex(table, classes)

@@ -1,0 +1,43 @@
+# Descriptions of the neurons: every method on every layer and concept set, and descriptions
+# imported from other tools.
+
+
+# One job a concept set describes every layer with every method: the scores are cheap next
+# to the embeddings, so the job is bound by its start-up and the shared inputs load once.
+rule describe:
+    input:
+        unpack(describe_inputs),
+    output:
+        tables=description_outputs("parquet"),
+        csvs=description_outputs("csv"),
+        scores=description_outputs("scores.npy"),
+    log:
+        results("logs/describe/{concepts}.log"),
+    benchmark:
+        results("benchmarks/describe/{concepts}.tsv")
+    priority: CRITICAL_PATH
+    conda:
+        "../envs/conceptlens.yaml"
+    threads: THREADS
+    resources:
+        gpu=1,
+    params:
+        plan=describe_plan,
+    script:
+        "../scripts/describe.py"
+
+
+rule import_descriptions:
+    input:
+        imported_source,
+    output:
+        results("imported/{imported}.parquet"),
+    log:
+        results("logs/import_descriptions/{imported}.log"),
+    localrule: True
+    conda:
+        "../envs/conceptlens.yaml"
+    params:
+        settings=imported_settings,
+    script:
+        "../scripts/import_descriptions.py"

@@ -1,0 +1,64 @@
+# The metrics: the metric models' text embeddings, then each concept set's tables.
+
+
+# The metric models embed every text a concept set's metrics compare, beside the scoring.
+# The ground truth's texts are known before its table (ground_truth_text_sources), so the
+# models load while the target's activations are still being recorded.
+rule metric_text_embeddings:
+    input:
+        imported=imported_files,
+        ground_truth_texts=ground_truth_text_sources(),
+        concepts=results("concepts/{concepts}.txt"),
+        checkpoint=metric_clip_checkpoint_files,
+        checked=requirements_checked(),
+    output:
+        results("metrics/{concepts}/text_embeddings.npz"),
+    log:
+        results("logs/metric_text_embeddings/{concepts}.log"),
+    benchmark:
+        results("benchmarks/metric_text_embeddings/{concepts}.tsv")
+    priority: CRITICAL_PATH
+    conda:
+        "../envs/conceptlens.yaml"
+    threads: THREADS
+    resources:
+        gpu=1,
+    params:
+        sentence_model=config["metrics"]["sentence_model"],
+        clip=config["clip_models"][config["metrics"]["clip_model"]],
+        pretrained=clip_pretrained(config["metrics"]["clip_model"]),
+        device=config["device"],
+        world_target=TARGET["source"] == "world",
+    script:
+        "../scripts/metric_text_embeddings.py"
+
+
+rule metrics:
+    input:
+        descriptions=all_description_files,
+        imported=imported_files,
+        ground_truth=results("ground_truth/neurons.parquet"),
+        concepts=results("concepts/{concepts}.txt"),
+        text_embeddings=results("metrics/{concepts}/text_embeddings.npz"),
+    output:
+        table1=results("metrics/{concepts}/table1.csv"),
+        table1_json=results("metrics/{concepts}/table1.json"),
+        ablation=results("metrics/{concepts}/ablation.csv"),
+        ablation_json=results("metrics/{concepts}/ablation.json"),
+        per_neuron=results("metrics/{concepts}/per_neuron.parquet"),
+    log:
+        results("logs/metrics/{concepts}.log"),
+    benchmark:
+        results("benchmarks/metrics/{concepts}.tsv")
+    priority: CRITICAL_PATH
+    conda:
+        "../envs/conceptlens.yaml"
+    threads: 1
+    params:
+        methods=list(METHODS),
+        layers=LAYERS,
+        ablation=config.get("ablation", {}),
+        sentence_model=config["metrics"]["sentence_model"],
+        clip=config["clip_models"][config["metrics"]["clip_model"]],
+    script:
+        "../scripts/metrics.py"

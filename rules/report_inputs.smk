@@ -1,0 +1,86 @@
+# Input functions and params of the report (rules/report.smk).
+
+
+def report_description_files(wildcards):
+    """Descriptions shown in the neuron grids (every grid method, every report layer)."""
+    methods = list(dict.fromkeys([*REPORT_GRID_METHODS.values(), REPORT_METHOD]))
+    return [
+        f
+        for concepts in config["concept_sets"]
+        for m in methods
+        for f in description_files(concepts, m)
+    ]
+
+
+def report_view_of(method):
+    return METHODS[method]["view"]
+
+
+def report_topk_files(wildcards):
+    """Top-k sets of the views whose top images the grids show."""
+    views = ["center", "gradcam", report_view_of(REPORT_METHOD)]
+    return [
+        results(f"topk/{view}/{layer}.npz")
+        for view in dict.fromkeys(views)
+        for layer in REPORT_LAYERS
+    ]
+
+
+def report_neuron_files(wildcards):
+    return {
+        "per_neuron": results(f"metrics/{REPORT_CONCEPT_SET}/per_neuron.parquet"),
+        "descriptions": [
+            results(
+                f"descriptions/{REPORT_CONCEPT_SET}/{REPORT_METHOD}/{layer}.parquet"
+            )
+            for layer in REPORT_LAYERS
+        ],
+        "topk": [
+            results(f"topk/{report_view_of(REPORT_METHOD)}/{layer}.npz")
+            for layer in REPORT_LAYERS
+        ],
+    }
+
+
+def report_inputs(wildcards):
+    """Every file the report reads; sections without inputs are left out."""
+    sets = list(config["concept_sets"])
+    inputs = {
+        "table1": [results(f"metrics/{c}/table1.csv") for c in sets],
+        "ablation": (
+            [results(f"metrics/{c}/ablation.csv") for c in sets]
+            if config.get("ablation")
+            else []
+        ),
+        "per_neuron": [results(f"metrics/{c}/per_neuron.parquet") for c in sets],
+        "ground_truth": results("ground_truth/neurons.parquet"),
+        "descriptions": report_description_files(wildcards),
+        "neurons": results("report/neurons.json"),
+        "topk": report_topk_files(wildcards),
+        "boxes": [
+            results(f"views/{view}/boxes.parquet") for view in ("center", "gradcam")
+        ],
+        "split": probe_dir(),
+        "localisation": convis_outputs()[:1],
+        "neuron_maps": [results("convis/neuron_maps.npz")],
+    }
+    stability = stability_outputs()
+    inputs["stability_table"] = stability[:1]
+    inputs["stability_png"] = stability[2:3]
+    inputs["stability_svg"] = stability[3:4]
+    return inputs
+
+
+def report_settings():
+    return {
+        "run": config["run"],
+        "title": REPORT["title"],
+        "config": config,
+        "published": REPORT["published"],
+        "published_stability": REPORT["published_stability"],
+        "grid_methods": REPORT_GRID_METHODS,
+        "top_images": REPORT["top_images"],
+        "figure4_images": REPORT["figure4_images"],
+        "pdf_description_rows": REPORT["pdf_description_rows"],
+        "benchmarks_dir": results("benchmarks"),
+    }
