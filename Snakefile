@@ -39,6 +39,7 @@ include: "rules/convis_inputs.smk"
 include: "rules/convis.smk"
 include: "rules/report_inputs.smk"
 include: "rules/report.smk"
+include: "rules/all_inputs.smk"
 
 
 rule all:
