@@ -95,7 +95,7 @@ def test_default_config_is_config_yaml_with_the_defaults_filled():
     assert config["methods"].keys() == stated["methods"].keys()
     assert config["target"] == {"source": "world", "name": None, "weights": None,
                                 "architecture": "torchvision", "path": None, "input_size": None,
-                                "class_names": None}  # not in config.yaml: schema defaults
+                                "tokens": "mean", "class_names": None}  # not in config.yaml: schema defaults
     assert config["report"]["published_stability"] == {}
     config["world"]["probe_images"] = 1  # each call returns a copy
     assert default_config()["world"]["probe_images"] == 2000

@@ -19,9 +19,10 @@ def test_topk_best_first_with_stable_ties(tmp_path):
     idx, val = topk_images(acts, 2)
     assert idx.tolist() == [[1, 3], [2, 3]]  # neuron 0: tie 3.0 at images 1 and 3
     assert val.tolist() == [[3.0, 3.0], [5.0, 1.0]]
-    save_topk(tmp_path / "t.npz", idx, val)
+    save_topk(tmp_path / "t.npz", idx, val, idx[:, :1], val[:, :1])
     idx1, val1 = load_topk(tmp_path / "t.npz", 1)
     assert idx1.tolist() == [[1], [2]] and val1.tolist() == [[3.0], [5.0]]
+    assert load_topk(tmp_path / "t.npz", half=True)[0].tolist() == [[1], [2]]
     with pytest.raises(ValueError, match="holds the top 2"):
         load_topk(tmp_path / "t.npz", 3)
     with pytest.raises(ValueError, match="k=5"):
@@ -119,3 +120,16 @@ def test_text_embeddings_of_several_templates_round_trip(tmp_path):
         load_text_embeddings(path, "cap")
     with pytest.raises(ValueError, match="template x: 1 embeddings for 2 concepts"):
         save_text_embeddings(tmp_path / "bad.npz", ["a", "b"], {"x": ("{}", photo[:1], np.ones(3))})
+
+
+def test_half_topk_sets_stay_in_the_selection_half():
+    from conceptlens.evidence import selection_half
+    from conceptlens.stages.target_pass import topk_sets
+
+    acts = np.random.default_rng(0).normal(size=(31, 4))
+    idx, val, half_idx, half_val = topk_sets(acts, 20)
+    half = selection_half(31)
+    assert half.sum() == 15 and idx.shape == (4, 20) and half_idx.shape == (4, 15)
+    assert half[half_idx].all()  # every image of a half set is in the selection half
+    # the best image of the half is the best of its images over the whole set
+    assert np.allclose(half_val[:, 0], np.where(half[:, None], acts, -np.inf).max(0))

@@ -19,7 +19,8 @@ _LOG = logging.getLogger(__name__)
 def image_set_ids(subset: str, topk_indices: Sequence[np.ndarray], n_images: int
                   ) -> np.ndarray:
     """(n,) sorted probe ids of an image set: ``all`` (0..n_images-1) or ``topk`` (every id
-    of the given (n_neurons, k) top-k index matrices)."""
+    of the given (n_neurons, k) top-k index matrices: those over the probe set and those
+    within its selection half, which the evidence stage chooses descriptions on)."""
     if subset == "all":
         return np.arange(n_images)
     if subset != "topk":
@@ -59,7 +60,8 @@ def clip_image_embeddings(split: str | Path, plan: Sequence[Mapping], clip: Mapp
     files = probe_files(split, read_attributes(split))
     model, _, _ = load_clip(clip["name"], pretrained, resolve_device(device))
     sets = {s["name"]: (load_boxes(s["boxes"]),
-                        image_set_ids(s["subset"], [load_topk(f)[0] for f in s["topk"]],
+                        image_set_ids(s["subset"], [load_topk(f, half=half)[0] for f in s["topk"]
+                                                  for half in (False, True)],
                                       len(files)))
             for s in plan}
     return embed_image_sets(model, files, sets, batch_size, workers, precision, log)

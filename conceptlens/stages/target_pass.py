@@ -64,13 +64,27 @@ class TargetPass:
     target summary of :mod:`conceptlens.io.activations`), ``boxes`` view -> (n, 4),
     ``cams`` (low-resolution maps (n, h', w') float16, peaks (n, 2)) or None without the
     Grad-CAM view, ``activations`` view -> layer -> (n, n_neurons) float16 and ``topk``
-    view -> layer -> (indices (n_neurons, k), values (n_neurons, k))."""
+    view -> layer -> (indices (n_neurons, k), values (n_neurons, k), and the same within
+    the probe set's selection half, :func:`conceptlens.evidence.selection_half`)."""
 
     summary: dict
     boxes: dict[str, np.ndarray]
     cams: tuple[np.ndarray, np.ndarray] | None
     activations: dict[str, dict[str, np.ndarray]]
-    topk: dict[str, dict[str, tuple[np.ndarray, np.ndarray]]]
+    topk: dict[str, dict[str, tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]]]
+
+
+def topk_sets(activations: np.ndarray, k: int
+              ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """A layer's top-k sets (indices, values), each (n_neurons, k), over every probe image
+    and within the selection half (probe ids; k capped at the half's size).
+    activations: (n_images, n_neurons)."""
+    from conceptlens.evidence import selection_half
+    from conceptlens.topk import topk_images
+
+    half_ids = np.flatnonzero(selection_half(len(activations)))
+    half_idx, half_values = topk_images(activations[half_ids], min(k, len(half_ids)))
+    return (*topk_images(activations, k), half_ids[half_idx], half_values)
 
 
 def gradcam_labels(attributes: pd.DataFrame, classes: list[str] | None) -> np.ndarray:
@@ -97,7 +111,6 @@ def target_pass(split: str | Path, attributes: pd.DataFrame, target: Mapping,
     from conceptlens.ground_truth import output_layer_name
     from conceptlens.io.probe import probe_files, probe_sizes
     from conceptlens.models.zoo import check_layers, load_target, target_preprocess
-    from conceptlens.topk import topk_images
     from conceptlens.views import gradcam_boxes, square_boxes, view_loader
 
     log = log or logging.getLogger(__name__)
@@ -161,7 +174,7 @@ def target_pass(split: str | Path, attributes: pd.DataFrame, target: Mapping,
                 record_activations(model, batches, layers, settings.reduction, torch_device,
                                    out=acts[view])
         k = int(settings.k.get(view, 0))
-        topk[view] = {name: topk_images(acts[view][name], k)
+        topk[view] = {name: topk_sets(acts[view][name], k)
                       for name in settings.topk_layers if k and name in layers}
         log.info("%s view: %d images, layers %s%s", view, len(attributes),
                  ", ".join(f"{name} ({widths[name]})" for name in layers),
