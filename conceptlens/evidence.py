@@ -1,16 +1,57 @@
 """Evidence for a neuron's description without ground truth (the evidence stage).
 
-The probe set is split once into two halves by :func:`selection_half`: descriptions are
-chosen again on the *selection* half and scored on the other, the *evaluation* half, so
-that no image a description was chosen from is used to score it.
+The protocol, held-out halves.  The probe set is split once into two halves by
+:func:`selection_half`.  For every method, layer and neuron:
+
+1. *Choose again on the selection half*: the method's own scoring runs on the selection
+   half only (top-k families on each neuron's top-k images within it, activation families
+   on its rows); the best concept is the *held-out description*, ``heldout_agrees`` says
+   whether it equals the reported one.
+2. *Score on the evaluation half* (the other images, full view): the prediction of
+   concept c for an image v is ``cos(v, t_c) - cos(v, t_0)`` (the method's template, t_0
+   the template alone, as in WWW's score).  **Simulation** (Linear Explanations, Oikarinen
+   & Weng, ICML 2024): Pearson and Spearman correlation over the evaluation images of the
+   neuron's activation with the prediction of its held-out description.  **Contrast** (in
+   the spirit of CoSy, Kopf et al., NeurIPS 2024, on real images): the concept images are
+   the top ``contrast_fraction`` of the evaluation half by prediction (at least one, and at
+   least one left over), ``contrast_auc`` the AUC (Mann-Whitney, ties averaged) of the
+   activation between them and the rest, ``contrast_diff`` the difference of their mean
+   activations in units of the neuron's standard deviation over the evaluation half.
+3. *Sanity baselines* (as in Neuron Eval, ICML 2025): every score is computed for every
+   neuron and every distinct held-out label of the layer.  *Shuffled*: a neuron's scores
+   under the other neurons' distinct labels, their mean and the permutation p-value
+   ``(1 + #{labels scoring >= own}) / (1 + #labels)``; a neuron *beats* it when the p of
+   both simulation Pearson and contrast AUC is <= ``significance``.  *Constant*: the
+   layer's most frequent held-out label scored on every neuron.
+4. *Agreement and stability*: the fraction of the other methods giving the same reported
+   concept, WWW's ``weak``, and CLIP-Dissect's stability across k and sub-samples.
+
+Everything here is numpy on arrays (float64 inside), vectorised over neurons and labels:
+a score matrix is one matrix product of standardised (or ranked) activations and
+predictions.  No torch: the workflow's torch-free rules may import this module.
 """
 
 from __future__ import annotations
+
+from collections.abc import Mapping
 
 import numpy as np
 
 #: seed of the probe set's split into a selection and an evaluation half
 HALF_SEED = 0
+#: the evidence scores, each with a shuffled mean, a p-value and a constant baseline
+SCORES = ("simulation_pearson", "simulation_spearman", "contrast_auc", "contrast_diff")
+#: columns of a score: the score itself and its baselines
+SCORE_SUFFIXES = ("", "_shuffled", "_p", "_constant")
+#: the scores whose p-values decide ``beats_shuffled``
+DECIDING_SCORES = ("simulation_pearson", "contrast_auc")
+#: the flags of :func:`evidence_flags`, in the order they are listed
+FLAGS = ("below_shuffled", "heldout_differs", "weak", "methods_disagree", "unstable",
+         "constant_activation")
+#: columns of the evidence table, in order
+EVIDENCE_COLUMNS = ("method", "layer", "unit", "concept", "heldout_concept", "heldout_agrees",
+                    *(f"{s}{x}" for s in SCORES for x in SCORE_SUFFIXES), "beats_shuffled",
+                    "agreement", "weak", "stable_k", "subsample_top1", "flags", "n_evaluation")
 
 
 def selection_half(n_images: int, seed: int = HALF_SEED) -> np.ndarray:
@@ -20,3 +61,268 @@ def selection_half(n_images: int, seed: int = HALF_SEED) -> np.ndarray:
     half = np.zeros(n_images, dtype=bool)
     half[order[: n_images // 2]] = True
     return half
+
+
+# --------------------------------------------------------------------------- predictions
+
+
+def concept_predictions(image_emb: np.ndarray, text_emb: np.ndarray,
+                        template_emb: np.ndarray) -> np.ndarray:
+    """Prediction of each concept for each image, ``cos(v, t_c) - cos(v, t_0)``.
+
+    image_emb: (n_images, d), text_emb: (m, d), template_emb: (d,), all L2-normalised.
+    Returns (n_images, m) float64.
+    """
+    v = np.asarray(image_emb, np.float64)
+    return v @ np.asarray(text_emb, np.float64).T - (v @ np.asarray(template_emb, np.float64)
+                                                      )[:, None]
+
+
+# --------------------------------------------------------------------------- score matrices
+
+
+def average_ranks(x: np.ndarray) -> np.ndarray:
+    """1-based ranks of each column of x (n, c) along axis 0, ties given their average rank.
+    Returns (n, c) float64."""
+    x = np.asarray(x)
+    n = x.shape[0]
+    if n == 0:
+        return np.zeros(x.shape, np.float64)
+    order = np.argsort(x, axis=0, kind="stable")
+    s = np.take_along_axis(x, order, axis=0)
+    pos = np.broadcast_to(np.arange(n)[:, None], s.shape)
+    starts = np.ones(s.shape, bool)
+    starts[1:] = s[1:] != s[:-1]
+    ends = np.ones(s.shape, bool)
+    ends[:-1] = starts[1:]
+    first = np.maximum.accumulate(np.where(starts, pos, 0), axis=0)
+    last = np.minimum.accumulate(np.where(ends, pos, n)[::-1], axis=0)[::-1]
+    ranks = np.empty(s.shape, np.float64)
+    np.put_along_axis(ranks, order, (first + last) / 2 + 1, axis=0)
+    return ranks
+
+
+def _standardised(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Columns of x (n, c) centred and scaled to unit norm, and bool (c,): the column
+    varies (constant columns, exactly equal values, are zeros)."""
+    x = np.asarray(x, np.float64)
+    varies = (np.ptp(x, axis=0) > 0) if len(x) else np.zeros(x.shape[1], bool)
+    z = x - x.mean(axis=0) if len(x) else x.copy()
+    norm = np.sqrt((z * z).sum(axis=0))
+    z = np.divide(z, norm, out=np.zeros_like(z), where=varies & (norm > 0))
+    return z, varies
+
+
+def pearson_matrix(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Pearson correlation of every column of a (n, p) with every column of b (n, q):
+    (p, q) float64, NaN where either column is constant (or n < 2)."""
+    za, va = _standardised(a)
+    zb, vb = _standardised(b)
+    r = np.clip(za.T @ zb, -1.0, 1.0)
+    r[~(va[:, None] & vb[None, :])] = np.nan
+    return r
+
+
+def spearman_matrix(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Spearman rank correlation of every column of a (n, p) with every column of b (n, q):
+    (p, q) float64 (Pearson of the average ranks), NaN where either column is constant."""
+    return pearson_matrix(average_ranks(a), average_ranks(b))
+
+
+def top_fraction_mask(predictions: np.ndarray, fraction: float) -> np.ndarray:
+    """bool (n_images, n_labels): each label's concept images, its ``fraction`` of the
+    images with the highest predictions (predictions: (n_images, n_labels)); at least one
+    and, where there are two images or more, at least one left over.  Ties go to the
+    earlier image."""
+    if not 0 < fraction < 1:
+        raise ValueError(f"contrast_fraction must be in (0, 1), got {fraction}")
+    n = predictions.shape[0]
+    mask = np.zeros(predictions.shape, bool)
+    if n == 0:
+        return mask
+    count = min(max(1, int(round(fraction * n))), max(n - 1, 1))
+    top = np.argsort(-np.asarray(predictions, np.float64), axis=0, kind="stable")[:count]
+    np.put_along_axis(mask, top, True, axis=0)
+    return mask
+
+
+def auc_from_ranks(ranks: np.ndarray, positives: np.ndarray) -> np.ndarray:
+    """Mann-Whitney AUC of every column of ``ranks`` (n, p; average ranks of scores) between
+    the positives and the rest of every column of ``positives`` (bool (n, q)): (p, q)
+    float64, NaN where a column of positives has no positive or no negative."""
+    pos = np.asarray(positives, np.float64)
+    n1 = pos.sum(axis=0)
+    n0 = pos.shape[0] - n1
+    rank_sums = ranks.T @ pos
+    with np.errstate(invalid="ignore", divide="ignore"):
+        auc = (rank_sums - (n1 * (n1 + 1) / 2)[None, :]) / (n1 * n0)[None, :]
+    auc[:, (n1 == 0) | (n0 == 0)] = np.nan
+    return auc
+
+
+def auc_matrix(activations: np.ndarray, positives: np.ndarray) -> np.ndarray:
+    """AUC of every neuron's activation (activations (n, p)) between each label's positives
+    and the rest (positives bool (n, q)): (p, q); ties averaged, so a constant neuron gets
+    0.5; NaN where a label has no positive or no negative."""
+    return auc_from_ranks(average_ranks(activations), positives)
+
+
+def contrast_diff_matrix(activations: np.ndarray, positives: np.ndarray) -> np.ndarray:
+    """Mean activation of the positives minus that of the rest, in units of each neuron's
+    standard deviation over all n images (activations (n, p), positives bool (n, q)):
+    (p, q) float64; 0 for a constant neuron, NaN where a label has no positive or no
+    negative."""
+    a = np.asarray(activations, np.float64)
+    pos = np.asarray(positives, np.float64)
+    n1 = pos.sum(axis=0)
+    n0 = pos.shape[0] - n1
+    varies = np.ptp(a, axis=0) > 0 if len(a) else np.zeros(a.shape[1], bool)
+    std = a.std(axis=0) if len(a) else np.zeros(a.shape[1])
+    z = np.divide(a - a.mean(axis=0), std, out=np.zeros_like(a), where=varies & (std > 0))
+    with np.errstate(invalid="ignore", divide="ignore"):
+        diff = (z.T @ pos) / n1[None, :] - (z.T @ (1 - pos)) / n0[None, :]
+    diff[:, (n1 == 0) | (n0 == 0)] = np.nan
+    return diff
+
+
+def score_matrices(activations: np.ndarray, predictions: np.ndarray,
+                   contrast_fraction: float = 0.1) -> dict[str, np.ndarray]:
+    """Every score of every neuron under every label: {score name (:data:`SCORES`): (n_neurons,
+    n_labels)} from activations (n_images, n_neurons) and predictions (n_images, n_labels)
+    on the same images."""
+    a = np.asarray(activations, np.float64)
+    p = np.asarray(predictions, np.float64)
+    if a.shape[0] != p.shape[0]:
+        raise ValueError(f"{a.shape[0]} images of activations, {p.shape[0]} of predictions")
+    ranks = average_ranks(a)
+    concept_images = top_fraction_mask(p, contrast_fraction)
+    return {
+        "simulation_pearson": pearson_matrix(a, p),
+        "simulation_spearman": pearson_matrix(ranks, average_ranks(p)),
+        "contrast_auc": auc_from_ranks(ranks, concept_images),
+        "contrast_diff": contrast_diff_matrix(a, concept_images),
+    }
+
+
+# --------------------------------------------------------------------------- baselines
+
+
+def shuffled_baseline(scores: np.ndarray, own: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Each neuron's score under the other labels: scores (n_neurons, n_labels), own
+    (n_neurons,) the column of each neuron's own label.
+
+    Returns (mean (n_neurons,) of the other labels' scores, NaN where there is none;
+    p (n_neurons,) = ``(1 + #{other labels scoring >= own}) / (1 + #other labels)``).
+    Other labels with a NaN score are left out of both counts; a NaN own score has p NaN;
+    no other label at all gives p = 1.
+    """
+    scores = np.asarray(scores, np.float64)
+    n, q = scores.shape
+    own = np.asarray(own, np.int64)
+    mine = scores[np.arange(n), own]
+    others = np.ones((n, q), bool)
+    others[np.arange(n), own] = False
+    others &= ~np.isnan(scores)
+    n_other = others.sum(axis=1)
+    total = np.where(others, scores, 0.0).sum(axis=1)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        mean = np.where(n_other > 0, total / np.maximum(n_other, 1), np.nan)
+        at_least = (others & (scores >= mine[:, None])).sum(axis=1)
+    p = (1 + at_least) / (1 + n_other)
+    p = np.where(np.isnan(mine), np.nan, p)
+    return mean, p
+
+
+def most_frequent(labels: np.ndarray) -> int:
+    """The most frequent of integer ``labels`` (n,), ties to the smallest (first in concept
+    order when labels are concept indices)."""
+    values, counts = np.unique(np.asarray(labels), return_counts=True)
+    if not len(values):
+        raise ValueError("no labels")
+    return int(values[np.argmax(counts)])
+
+
+def layer_evidence(activations: np.ndarray, predictions: np.ndarray, own: np.ndarray,
+                   constant: int | None = None, contrast_fraction: float = 0.1,
+                   significance: float = 0.05) -> dict[str, np.ndarray]:
+    """The evidence scores of one layer's neurons on the evaluation images.
+
+    activations: (n_images, n_neurons); predictions: (n_images, n_labels) of the layer's
+    distinct held-out labels; own: (n_neurons,) each neuron's label (a column of
+    predictions); constant: the column of the constant baseline's label (default: the most
+    frequent of ``own``, ties to the first column).
+
+    Returns {column: (n_neurons,)}: each score of :data:`SCORES` with ``_shuffled``, ``_p``
+    and ``_constant`` (see :func:`shuffled_baseline`), and bool ``beats_shuffled`` (the p of
+    every :data:`DECIDING_SCORES` <= significance).
+    """
+    own = np.asarray(own, np.int64)
+    n = len(own)
+    if np.asarray(activations).shape[1] != n:
+        raise ValueError(f"{np.asarray(activations).shape[1]} neurons, {n} labels")
+    constant = most_frequent(own) if constant is None else int(constant)
+    out: dict[str, np.ndarray] = {}
+    beats = np.ones(n, bool)
+    for name, matrix in score_matrices(activations, predictions, contrast_fraction).items():
+        mean, p = shuffled_baseline(matrix, own)
+        out[name] = matrix[np.arange(n), own]
+        out[f"{name}_shuffled"], out[f"{name}_p"] = mean, p
+        out[f"{name}_constant"] = matrix[:, constant]
+        if name in DECIDING_SCORES:
+            with np.errstate(invalid="ignore"):
+                beats &= p <= significance
+    out["beats_shuffled"] = beats
+    return out
+
+
+# --------------------------------------------------------------------------- across methods
+
+
+def agreement(concepts: np.ndarray) -> np.ndarray:
+    """Fraction of the other methods describing each neuron with the same concept.
+
+    concepts: (n_methods, n_neurons) of concept names (None / NaN: no concept, agreeing
+    with nothing).  Returns (n_methods, n_neurons) float64, NaN with a single method.
+    """
+    c = np.asarray(concepts, dtype=object)
+    m = c.shape[0]
+    if m < 2:
+        return np.full(c.shape, np.nan)
+    missing = np.array([_missing(x) for x in c.ravel()], dtype=bool).reshape(c.shape)
+    _, codes = np.unique(np.where(missing, "", c).astype(str), return_inverse=True)
+    codes = codes.reshape(c.shape)
+    codes = np.where(missing, -1 - np.arange(m)[:, None], codes)  # distinct per method
+    same = (codes[:, None, :] == codes[None, :, :]).sum(axis=1) - 1
+    return same / (m - 1)
+
+
+def _missing(x) -> bool:
+    """None, NaN or pandas.NA (without importing pandas)."""
+    return (x is None or type(x).__name__ == "NAType"
+            or (isinstance(x, float | np.floating) and bool(np.isnan(x))))
+
+
+def evidence_flags(columns: Mapping[str, np.ndarray]) -> list[str]:
+    """The comma-separated flags of each neuron ("" when none), from arrays (n,) of the
+    evidence table: ``below_shuffled`` (not beats_shuffled), ``heldout_differs`` (not
+    heldout_agrees), ``weak``, ``methods_disagree`` (agreement 0; NaN agreement, no other
+    method, is no flag), ``unstable`` (stable_k False; missing is no flag) and
+    ``constant_activation`` (simulation_pearson NaN because the neuron does not vary on
+    the evaluation half: give ``constant_activation`` bool (n,))."""
+    n = len(columns["beats_shuffled"])
+
+    def column(name, default):
+        value = columns.get(name)
+        return np.full(n, default) if value is None else np.asarray(value, dtype=object)
+
+    conditions = {
+        "below_shuffled": ~column("beats_shuffled", True).astype(bool),
+        "heldout_differs": ~column("heldout_agrees", True).astype(bool),
+        "weak": column("weak", False).astype(bool),
+        "methods_disagree": np.array([not _missing(a) and a == 0
+                                      for a in column("agreement", np.nan)], bool),
+        "unstable": np.array([not _missing(s) and not bool(s)
+                              for s in column("stable_k", None)], bool),
+        "constant_activation": column("constant_activation", False).astype(bool),
+    }
+    return [",".join(flag for flag in FLAGS if conditions[flag][i]) for i in range(n)]

@@ -94,6 +94,8 @@ class Family:
     derived: Callable[[Mapping[str, Any]], Mapping[str, Any]] = lambda settings: {}
     topk_size: Callable[[Mapping[str, Any]], int] = lambda settings: 0
     options: Callable[[str, Mapping[str, Any]], str | None] = lambda option, settings: None
+    fit: Callable[[Mapping[str, Any], int], tuple[dict[str, Any], list[str]]] = (
+        lambda settings, n_images: (dict(settings), []))
 
     @property
     def all_keys(self) -> tuple[str, ...]:
@@ -173,6 +175,42 @@ def option_key(option: str, settings: Mapping[str, Any]) -> str | None:
     return family_of(settings).options(option, settings)
 
 
+def fit_to_probe(methods: Mapping[str, Mapping[str, Any]], n_images: int
+                 ) -> tuple[dict[str, dict[str, Any]], list[str]]:
+    """The methods' settings fitted to a probe set of ``n_images``: the one rule of the
+    workflow and ``conceptlens describe`` for image counts larger than the set (WWW's
+    ``k``, CLIP-Dissect's ``top_k``, rank-reorder's ``top_fraction``): each is lowered
+    to what the set holds, and each change is one sentence naming the key (for the log
+    and the report)."""
+    fitted, notes = {}, []
+    for name, settings in methods.items():
+        fitted[name], changes = family_of(settings, f"methods.{name}").fit(settings, n_images)
+        notes += [f"methods.{name}.{change}" for change in changes]
+    return fitted, notes
+
+
+def _lowered(settings: Mapping[str, Any], key: str, n_images: int) -> tuple[dict, list[str]]:
+    if key not in settings or settings[key] <= n_images:
+        return dict(settings), []
+    return ({**settings, key: n_images},
+            [f"{key} = {settings[key]} is more than the {n_images} probe images: "
+             f"lowered to {n_images}"])
+
+
+def _rank_reorder_fit(settings: Mapping[str, Any], n_images: int) -> tuple[dict, list[str]]:
+    """rank_reorder needs at least 2 top images per neuron: ``top_fraction`` is raised to
+    2 / n_images where int(n_images * top_fraction) < 2."""
+    fitted, notes = _lowered(settings, "top_k", n_images)
+    fraction = fitted.get("top_fraction")
+    if fitted.get("function") == "rank_reorder" and fraction is not None and n_images >= 2 \
+            and int(n_images * fraction) < 2:
+        raised = min(1.0, 2.0 / n_images + 1e-9)
+        fitted["top_fraction"] = raised
+        notes.append(f"top_fraction = {fraction} keeps fewer than 2 of the {n_images} probe "
+                     f"images: raised to {raised:.4g}")
+    return fitted, notes
+
+
 def score(settings: Mapping[str, Any], inputs: LayerInputs) -> MethodScores:
     """Scores and selection of a method on one layer."""
     return family_of(settings).score(settings, inputs)
@@ -230,6 +268,8 @@ def _www_option(option: str, settings: Mapping[str, Any]) -> str | None:
 
 #: CLIP-Dissect functions that take ``top_k``, with the reference code's default
 CLIP_DISSECT_TOP_K = {"soft_wpmi": 100, "wpmi": 28}
+#: rank_reorder's default fraction of top images (the reference code's)
+RANK_REORDER_TOP_FRACTION = 0.05
 
 
 def _clip_dissect_score(settings: Mapping[str, Any], inputs: LayerInputs) -> MethodScores:
@@ -247,7 +287,7 @@ def _clip_dissect_score(settings: Mapping[str, Any], inputs: LayerInputs) -> Met
     # Tied activations (ReLU zeros, float16) would make top-k sets depend on the probe
     # order; scoring the images in an order fixed by their content makes them not.
     order = canonical_order(clip_feats, target_feats)
-    kwargs = {"top_k": settings["top_k"]} if "top_k" in settings else {}
+    kwargs = {key: settings[key] for key in ("top_k", "top_fraction") if key in settings}
     scores = CLIP_DISSECT_FUNCTIONS[settings["function"]](clip_feats[order],
                                                           target_feats[order], **kwargs)
     n_nan = int(torch.isnan(scores).sum())
@@ -266,15 +306,19 @@ register_family(Family(
     score=_www_score,
     topk_size=lambda settings: settings["k"],
     options=_www_option,
+    fit=lambda settings, n_images: _lowered(settings, "k", n_images),
 ))
 
 register_family(Family(
     name="clip_dissect",
     description="CLIP-Dissect: a similarity function over the whole probe set",
-    keys=("function", "top_k"),
+    keys=("function", "top_k", "top_fraction"),
     required=("function",),
     derived=lambda settings: ({"top_k": CLIP_DISSECT_TOP_K[settings["function"]]}
-                              if settings["function"] in CLIP_DISSECT_TOP_K else {}),
+                              if settings["function"] in CLIP_DISSECT_TOP_K
+                              else {"top_fraction": RANK_REORDER_TOP_FRACTION}
+                              if settings["function"] == "rank_reorder" else {}),
+    fit=_rank_reorder_fit,
     reads="activations",
     score=_clip_dissect_score,
     options=lambda option, settings: (

@@ -16,6 +16,9 @@ from conceptlens.metrics import (
 )
 
 Embed = Callable[[list[str]], np.ndarray]
+#: columns of the per-neuron scores (the table of a run without ground truth is empty)
+PER_NEURON_COLUMNS = ["layer", "unit", "hit", "precision", "recall", "f1", "clip_cos",
+                      "sentence_cos", "rank", "method"]
 ABLATION_ROLES = {"none": (False, False), "tvmf": (False, True), "gradcam": (True, False),
                   "both": (True, True)}
 
@@ -52,7 +55,7 @@ def table1(summaries: Mapping[tuple[str, str], dict]) -> pd.DataFrame:
     """Rows (method, layer), columns the metrics with their standard errors."""
     rows = [{"method": method, "layer": layer, **summary}
             for (method, layer), summary in summaries.items()]
-    return pd.DataFrame(rows)
+    return pd.DataFrame(rows, columns=None if rows else ["method", "layer"])
 
 
 def ablation_table(summaries: Mapping[tuple[str, str], dict], ablation: Mapping[str, str],
@@ -66,4 +69,4 @@ def ablation_table(summaries: Mapping[tuple[str, str], dict], ablation: Mapping[
                 continue
             rows.append({"gradcam": gradcam, "tvmf": tvmf, "method": method, "layer": layer,
                          **summaries[(method, layer)]})
-    return pd.DataFrame(rows)
+    return pd.DataFrame(rows, columns=None if rows else ["gradcam", "tvmf", "method", "layer"])

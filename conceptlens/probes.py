@@ -185,6 +185,39 @@ def probe_index_and_classes(spec: Mapping) -> tuple[pd.DataFrame, list[str]]:
     return table, wnids
 
 
+def probe_state(spec: Mapping) -> tuple[int, str] | None:
+    """(number of images, fingerprint) of a real probe set as configured, cheaply (no image
+    is opened): the count after ``limit``, and a sha256 of the relative path, size and
+    modification time of every image file under ``probe.path`` and of the index or labels
+    file, so that an added, removed or replaced image changes it.  None when the folder is
+    missing (the requirements check reports it)."""
+    import hashlib
+
+    root = Path(spec.get("path") or "").expanduser()
+    if not spec.get("path") or not root.is_dir():
+        return None
+    source = spec.get("source", "world")
+    files = image_files(root)
+    extra = [Path(spec["labels"]).expanduser()] if spec.get("labels") else []
+    count = len(files)
+    if source == "imagenet":
+        wnid_files = [f for f in files if len(f.relative_to(root).parts) == 2
+                      and _is_wnid(f.parent.name)]
+        count = len(wnid_files) or count
+    elif source == "broden" and (root / "index.csv").is_file():
+        extra.append(root / "index.csv")
+        with open(root / "index.csv", "rb") as index:
+            count = max(sum(1 for _ in index) - 1, 0)
+    if spec.get("limit"):
+        count = min(count, int(spec["limit"]))
+    digest = hashlib.sha256(f"{source}\n{spec.get('limit')}\n".encode())
+    for f in files + [e for e in extra if e.exists()]:
+        st = f.stat()
+        digest.update(f"{f.relative_to(root) if f.is_relative_to(root) else f}\t{st.st_size}"
+                      f"\t{st.st_mtime_ns}\n".encode())
+    return count, digest.hexdigest()
+
+
 def _all_wnids(labels: str | os.PathLike | None) -> list[str]:
     """Every wnid a labels file or devkit folder mentions (the class list, sorted)."""
     if not labels:

@@ -212,18 +212,27 @@ def method_settings(method: str, k: int | None = None, alpha: float | None = Non
 
 
 def www_k(given: int | None, default: int, n_images: int) -> int:
-    """WWW's k on ``n_images``: ``given`` (clamped to n_images with a warning), else the
-    workflow's ``default`` capped at :data:`DEFAULT_K_FRACTION` of the images (at least 1):
-    top-k sets much larger than the images of one concept mix in images the neuron
-    barely responds to (on 100 world images, k = 40 finds 3-5 of the 10 fc classes, k = 5
-    finds 7-9)."""
+    """WWW's k on ``n_images`` before :func:`conceptlens.methods.fit_to_probe`: ``given``,
+    else the workflow's ``default`` capped at :data:`DEFAULT_K_FRACTION` of the images (at
+    least 1): top-k sets much larger than the images of one concept mix in images the
+    neuron barely responds to (on 100 world images, k = 40 finds 3-5 of the 10 fc classes,
+    k = 5 finds 7-9)."""
     if given is None:
         return max(1, min(default, round(DEFAULT_K_FRACTION * n_images)))
-    if given > n_images:
-        warnings.warn(f"k={given} requested but there are only {n_images} images; "
-                      f"using k={n_images}", stacklevel=3)
-        return n_images
     return given
+
+
+def fit_to_images(method: str, settings: dict, n_images: int,
+                  say: Callable[[str], None] = lambda _msg: None) -> dict:
+    """``settings`` fitted to ``n_images`` by the workflow's rule
+    (:func:`conceptlens.methods.fit_to_probe`), each change a warning."""
+    from conceptlens import methods
+
+    fitted, notes = methods.fit_to_probe({method: settings}, n_images)
+    for note in notes:
+        warnings.warn(note, stacklevel=3)
+        say(f"warning: {note}")
+    return fitted[method]
 
 
 def _half(x: np.ndarray) -> np.ndarray:
@@ -253,9 +262,9 @@ def describe_folder(folder: str | os.PathLike, concepts: str | os.PathLike | Seq
     :func:`clip_spec`, :func:`method_settings`, :func:`parse_units`) and the workflow's
     config keys of the same names (``views.*``, ``precision``, ``ground_truth.reduction``),
     with the workflow's defaults; ``layers`` defaults to the target's last linear layer
-    (fc).  WWW's ``k`` defaults to 40 capped at 5% of the images (:func:`www_k`); a ``k``
-    or CLIP-Dissect ``top_k`` larger than the number of images is clamped to it with a
-    warning.
+    (fc).  WWW's ``k`` defaults to 40 capped at 5% of the images (:func:`www_k`); a ``k``,
+    CLIP-Dissect ``top_k`` or rank-reorder ``top_fraction`` that does not fit the images
+    is fitted to them with a warning, by the workflow's rule (:func:`fit_to_images`).
 
     Returns the workflow's descriptions table, one row per (layer, unit): ``layer, unit,
     concept, concepts, scores, top5, top5_scores, weak``; ``attrs`` records the method,
@@ -330,6 +339,8 @@ def describe_folder(folder: str | os.PathLike, concepts: str | os.PathLike | Seq
     reads_topk = methods.reads(settings) == "topk"
     if reads_topk:
         settings["k"] = www_k(k, settings["k"], len(index))
+    settings = fit_to_images(method, settings, len(index), say)
+    if reads_topk:
         say(f"{method}: top-{settings['k']} images per neuron")
     pass_settings = TargetPassSettings(
         layers={view: layers}, topk_layers=layers,

@@ -36,7 +36,6 @@ rule clip_text_embeddings:
     input:
         concepts=results("concepts/{concepts}.txt"),
         checkpoint=clip_checkpoint_files,
-        checked=requirements_checked(),
     output:
         results("clip/{clip}/text/{concepts}.npz"),
     log:

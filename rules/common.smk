@@ -15,6 +15,7 @@ os.environ.update(PYTHONPATH=os.pathsep.join(p for p in _pythonpath if p))
 sys.path.insert(0, str(Path(workflow.basedir)))
 
 from conceptlens.concept_sets import BUILTIN_DOWNLOADS, DOWNLOADS_FOLDER, download_url
+from conceptlens.probes import probe_state
 from conceptlens import methods as method_families
 from conceptlens.config import (
     apply_base,
@@ -46,7 +47,20 @@ WORLD_PROBE = PROBE["source"] == "world"
 WORLD_MODELS = config["world_models"]
 GROUND_TRUTH = config["ground_truth"]
 LAYERS = config["layers"]
+# A real probe folder's image count and fingerprint (paths, sizes, modification times):
+# the index depends on its content, and image counts larger than it are fitted to it.
+PROBE_STATE = None if WORLD_PROBE else probe_state(PROBE)
+PROBE_SIZE = (
+    config["world"]["probe_images"] if WORLD_PROBE else (PROBE_STATE or [None])[0]
+)
 METHODS = method_families.method_settings(config)
+# Settings fitted to the probe set (k, top_k, top_fraction larger than it), one note each,
+# printed here and shown in the report.
+FIT_NOTES = []
+if PROBE_SIZE:
+    METHODS, FIT_NOTES = method_families.fit_to_probe(METHODS, PROBE_SIZE)
+for _note in FIT_NOTES:
+    logger.warning(f"conceptlens: {_note}")
 STABILITY = config["stability"]
 STABILITY_LAYERS = (STABILITY["layers"] or LAYERS) if STABILITY["functions"] else []
 STABILITY_CONCEPT_SETS = STABILITY["concept_sets"] or list(config["concept_sets"])
@@ -120,12 +134,6 @@ def target_spec():
             "input_size": WORLD["image_size"],
         }
     return {**TARGET, "input_size": TARGET["input_size"] or 224}
-
-
-def requirements_checked():
-    """The check that every weight and data set is here; ancient() so that a re-check
-    (after a config change) never makes finished outputs look out of date."""
-    return ancient(results("checks/requirements.json"))
 
 
 def class_names_file():

@@ -19,8 +19,6 @@ rule concept_set:
 
 # Downloads run on the submitting host (compute nodes of a cluster often have no internet).
 rule download_concept_set:
-    input:
-        checked=requirements_checked(),
     output:
         f"{DOWNLOADS}/concept_sets/{{download}}.txt",
     log:
@@ -36,8 +34,6 @@ rule download_concept_set:
 
 
 rule wordnet_concepts:
-    input:
-        checked=requirements_checked(),
     output:
         results("derived/wordnet_nouns.txt"),
     log:

@@ -10,7 +10,6 @@ rule metric_text_embeddings:
         ground_truth_texts=ground_truth_text_sources(),
         concepts=results("concepts/{concepts}.txt"),
         checkpoint=metric_clip_checkpoint_files,
-        checked=requirements_checked(),
     output:
         results("metrics/{concepts}/text_embeddings.npz"),
     log:

@@ -26,4 +26,3 @@ def stability_outputs():
 
 
 STABILITY_TABLE_FILES = ("table.csv", "table.json", "chart.png", "chart.svg")
-

@@ -8,7 +8,6 @@ rule activations:
     input:
         split=probe_dir(),
         target=target_files(),
-        checked=requirements_checked(),
     output:
         boxes=view_files("views/{view}/boxes.parquet"),
         cams=results("views/gradcam/cams.npz"),

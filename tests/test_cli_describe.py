@@ -21,6 +21,7 @@ from conceptlens.quick import (
     method_settings,
     parse_units,
     target_spec,
+    fit_to_images,
     www_k,
 )
 from conceptlens.world.generate import SplitSpec, write_split
@@ -212,8 +213,13 @@ def test_argument_parsing():
     assert method_settings("wpmi", k=10)["top_k"] == 10
     assert method_settings("rank_reorder")["template"] == "{}"
     assert (www_k(None, 40, 100), www_k(None, 40, 2000), www_k(None, 40, 10)) == (5, 40, 1)
-    with pytest.warns(UserWarning, match="k=40 requested but there are only 30 images"):
-        assert www_k(40, 40, 30) == 30
+    assert www_k(40, 40, 30) == 40  # fitted to the images afterwards, as in the workflow
+    with pytest.warns(UserWarning, match=r"methods.www.k = 40 is more than the 30 probe "
+                                         r"images: lowered to 30"):
+        assert fit_to_images("www", method_settings("www", k=40), 30)["k"] == 30
+    with pytest.warns(UserWarning, match="methods.rank_reorder.top_fraction = 0.05"):
+        fitted = fit_to_images("rank_reorder", method_settings("rank_reorder"), 30)
+    assert int(30 * fitted["top_fraction"]) == 2
 
 
 @pytest.mark.slow

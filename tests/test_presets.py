@@ -25,7 +25,7 @@ WNIDS = ("n01440764", "n01443537", "n01484850", "n01491361")
 def test_imagenet_preset_dry_run_lists_the_papers_grid():
     out = run_snakemake("-n", "--configfile", PRESETS[0]).stdout
     jobs = dry_run_jobs(out)
-    assert jobs["check_requirements"] == 1
+    assert "check_requirements" not in jobs  # checked when a run starts (onstart)
     assert jobs["probe_index"] == 1
     assert "world_split" not in jobs and "world_concepts" not in jobs
     # 3 concept sets (ImageNet, Broden, WordNet) x 4 methods (WWW, Grad-CAM + t-vMF and the
@@ -70,7 +70,7 @@ def test_offline_preset_names_every_missing_item_and_its_key(preset, expected, m
     assert "concept_sets.wordnet" not in text
 
 
-def test_offline_run_stops_at_the_first_job_with_one_message(tmp_path):
+def test_offline_run_stops_before_the_first_job_with_one_message(tmp_path):
     proc = run_snakemake("--cores", "1", "--configfile", PRESETS[0], "--config",
                          f"run=offline-{tmp_path.name}", check=False)
     log = REPO / "results" / f"offline-{tmp_path.name}" / "logs" / "check_requirements.log"

@@ -57,7 +57,7 @@ def test_a_failing_rule_writes_the_error_and_traceback_to_its_log(tmp_path):
 
 # Rules whose work needs no torch: importing it would add 3-4 s to each of their jobs.
 TORCH_FREE_SCRIPTS = ("world_concepts", "world_split", "world_sample_grid",
-                      "check_requirements", "probe_index", "concept_set", "download_concept_set",
+                      "probe_index", "concept_set", "download_concept_set",
                       "wordnet_concepts", "wordnet_hierarchy", "wnid_class_names",
                       "import_descriptions", "neuron_ground_truth", "metrics", "stability_table",
                       "report_neurons", "report")

@@ -38,7 +38,7 @@ from conceptlens.world.vocabulary import SHAPES
 
 REPO = Path(__file__).resolve().parents[1]
 ADAPTERS = ("world_split", "world_concepts", "world_sample_grid", "train_world_target",
-            "train_world_clip", "world_models_quality", "probe_index", "check_requirements",
+            "train_world_clip", "world_models_quality", "probe_index",
             "concept_set", "download_concept_set", "wordnet_concepts", "wordnet_hierarchy",
             "wnid_class_names", "import_descriptions")
 

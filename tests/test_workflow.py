@@ -25,7 +25,7 @@ def test_default_dry_run_lists_the_world_jobs():
     proc = run_snakemake("-n", "--forceall")
     jobs = dry_run_jobs(proc.stdout)
     assert jobs["world_split"] == 1  # probe only: the shipped models need no train split
-    for rule in ("check_requirements", "world_concepts", "world_sample_grid",
+    for rule in ("world_concepts", "world_sample_grid",
                  "neuron_ground_truth", "metrics", "all"):
         assert jobs[rule] == 1, rule
     # one pass of the target: the boxes, activations and top-k sets of full, center and
@@ -172,20 +172,6 @@ def test_tiny_world_fc_descriptions_are_far_above_chance(tiny_world):
 
 
 @pytest.mark.slow
-def test_a_setting_the_requirements_check_does_not_read_reruns_its_jobs_at_once(tiny_world,
-                                                                              tmp_path):
-    # the check reads only the weights, data and downloads of a config: a ConVis stride does
-    # not re-run it, so the ConVis jobs are scheduled in the same call (snakemake#4166 holds
-    # them back for a second call when an ancient() input's job re-runs)
-    overlay = tmp_path / "stride.yaml"
-    overlay.write_text("convis:\n  stride: 44\n")
-    proc = run_snakemake("-n", "--configfile", "configs/tiny-world.yaml", str(overlay),
-                         cwd=tiny_world)
-    assert set(dry_run_jobs(proc.stdout)) == {"convis_localisation", "convis_maps", "report",
-                                              "all"}
-
-
-@pytest.mark.slow
 def test_adding_a_concept_set_recomputes_only_what_reads_concept_texts(tiny_world, tmp_path):
     extra = tmp_path / "extra.txt"
     extra.write_text("star\ncircle\nsquare\ncar\ntree\nred\n")
@@ -195,9 +181,9 @@ def test_adding_a_concept_set_recomputes_only_what_reads_concept_texts(tiny_worl
     # the new set's text embeddings (CLIP's, and the metric models'), scores, metrics and
     # stability rows, and the report
     # that shows them; no image stage, no ConVis job and no neuron selection runs again
-    # (the requirements are checked again for the changed config, without making
-    # anything downstream out of date)
-    assert set(jobs) == {"check_requirements", "concept_set", "clip_text_embeddings",
+    # (the requirements are checked when the run starts: no job, so nothing downstream
+    # looks out of date)
+    assert set(jobs) == {"concept_set", "clip_text_embeddings",
                          "describe", "metric_text_embeddings", "metrics", "stability",
                          "stability_table", "report", "all"}
     assert jobs["describe"] == 1 and jobs["metrics"] == 1  # the new set only

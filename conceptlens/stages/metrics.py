@@ -48,13 +48,20 @@ def evaluate(descriptions: Sequence[str], imported: Sequence[str], ground_truth:
     """(Table 1, the ablation table, per-neuron scores) of every method's descriptions
     (``descriptions/<concepts>/<method>/<layer>.parquet`` files, their scores beside them)
     and imported descriptions, against the ground-truth table; the text embeddings come
-    from :func:`metric_text_embeddings`' file."""
+    from :func:`metric_text_embeddings`' file.  Without ground truth for any layer (a real
+    target's conv layers; fc without class names) the three tables are empty, with their
+    columns."""
     from conceptlens.io.concepts import read_concept_set
     from conceptlens.io.descriptions import load_description_table, load_scores
     from conceptlens.io.embeddings import load_metric_text_embeddings
     from conceptlens.io.ground_truth import load_ground_truth
     from conceptlens.io.paths import parse_result_path
-    from conceptlens.metric_tables import ablation_table, evaluate_method_layer, table1
+    from conceptlens.metric_tables import (
+        PER_NEURON_COLUMNS,
+        ablation_table,
+        evaluate_method_layer,
+        table1,
+    )
     from conceptlens.metrics import lookup_embedder
 
     truth = load_ground_truth(ground_truth)
@@ -84,5 +91,9 @@ def evaluate(descriptions: Sequence[str], imported: Sequence[str], ground_truth:
         summaries[(method, layer)] = summary
         per_neuron.append(neurons.assign(method=method))
         log.info("%s %s: %s", method, layer, {k: round(v, 4) for k, v in summary.items()})
+    if not summaries:
+        log.warning("no layer has ground truth: the metric tables are empty (evidence without "
+                    "ground truth: results/<run>/evidence/)")
     return (table1(summaries), ablation_table(summaries, ablation, list(layers)),
-            pd.concat(per_neuron, ignore_index=True))
+            pd.concat(per_neuron, ignore_index=True) if per_neuron
+            else pd.DataFrame(columns=PER_NEURON_COLUMNS))

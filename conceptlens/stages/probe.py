@@ -29,6 +29,33 @@ def check_requirements(config: Mapping, results_dir: PathLike, log: logging.Logg
             "concept_sets": config["concept_sets"]}
 
 
+def check_requirements_at_start(config: Mapping, results_dir: PathLike) -> None:
+    """The workflow's check before any job runs (its ``onstart``): the check's log goes to
+    ``logs/check_requirements.log`` and its summary to ``checks/requirements.json`` under
+    ``results_dir``; anything missing stops the run with one message (SystemExit)."""
+    from pathlib import Path
+
+    from conceptlens import offline
+    from conceptlens.io.atomic import atomic_write_json
+
+    results_dir = Path(results_dir)
+    log_file = results_dir / "logs" / "check_requirements.log"
+    log_file.parent.mkdir(parents=True, exist_ok=True)
+    log = logging.getLogger("conceptlens.check_requirements")
+    handler = logging.FileHandler(log_file, mode="w")
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s"))
+    log.addHandler(handler)
+    try:
+        summary = check_requirements(config, results_dir, log)
+    except offline.MissingRequirementsError as err:
+        log.error("%s", err)
+        raise SystemExit(f"{err}\n(log: {log_file})") from None
+    finally:
+        log.removeHandler(handler)
+        handler.close()
+    atomic_write_json(results_dir / "checks" / "requirements.json", summary)
+
+
 class ProbeIndex(NamedTuple):
     """A probe set's index table and its class list (ImageNet's wnids, else empty)."""
 
