@@ -20,11 +20,18 @@ The protocol, held-out halves.  The probe set is split once into two halves by
 3. *Sanity baselines* (as in Neuron Eval, ICML 2025): every score is computed for every
    neuron and every distinct held-out label of the layer.  *Shuffled*: a neuron's scores
    under the other neurons' distinct labels, their mean and the permutation p-value
-   ``(1 + #{labels scoring >= own}) / (1 + #labels)``; a neuron *beats* it when the p of
-   both simulation Pearson and contrast AUC is <= ``significance``.  *Constant*: the
-   layer's most frequent held-out label scored on every neuron.
+   ``(1 + #{other labels scoring >= own}) / (1 + #other labels)`` (1 for a layer with a
+   single label); a neuron *beats* it when the p of both simulation Pearson and contrast
+   AUC is <= ``significance``.  *Constant*: the layer's most frequent held-out label (ties:
+   first in concept order) scored on every neuron.
 4. *Agreement and stability*: the fraction of the other methods giving the same reported
    concept, WWW's ``weak``, and CLIP-Dissect's stability across k and sub-samples.
+
+Degenerate cases: a neuron constant on the evaluation half has NaN correlations (and
+p-values), AUC 0.5 and difference 0; a score with an empty class (an evaluation half of
+one image) is NaN; neither beats the shuffled baseline.  A method that cannot score the
+selection half (too few images for it) gets no held-out evidence (NaN, flag
+``no_heldout``).
 
 Everything here is numpy on arrays (float64 inside), vectorised over neurons and labels:
 a score matrix is one matrix product of standardised (or ranked) activations and
@@ -39,6 +46,8 @@ import numpy as np
 
 #: seed of the probe set's split into a selection and an evaluation half
 HALF_SEED = 0
+#: elements of one block of columns ranked at a time
+_BLOCK_ELEMENTS = 1 << 24
 #: the evidence scores, each with a shuffled mean, a p-value and a constant baseline
 SCORES = ("simulation_pearson", "simulation_spearman", "contrast_auc", "contrast_diff")
 #: columns of a score: the score itself and its baselines
@@ -46,8 +55,8 @@ SCORE_SUFFIXES = ("", "_shuffled", "_p", "_constant")
 #: the scores whose p-values decide ``beats_shuffled``
 DECIDING_SCORES = ("simulation_pearson", "contrast_auc")
 #: the flags of :func:`evidence_flags`, in the order they are listed
-FLAGS = ("below_shuffled", "heldout_differs", "weak", "methods_disagree", "unstable",
-         "constant_activation")
+FLAGS = ("no_heldout", "below_shuffled", "heldout_differs", "weak", "methods_disagree",
+         "unstable", "constant_activation")
 #: columns of the evidence table, in order
 EVIDENCE_COLUMNS = ("method", "layer", "unit", "concept", "heldout_concept", "heldout_agrees",
                     *(f"{s}{x}" for s in SCORES for x in SCORE_SUFFIXES), "beats_shuffled",
@@ -83,23 +92,27 @@ def concept_predictions(image_emb: np.ndarray, text_emb: np.ndarray,
 
 def average_ranks(x: np.ndarray) -> np.ndarray:
     """1-based ranks of each column of x (n, c) along axis 0, ties given their average rank.
-    Returns (n, c) float64."""
+    Returns (n, c) float64.  Blocks of columns are ranked at a time (contiguous rows of the
+    transpose), to bound the scratch memory."""
     x = np.asarray(x)
-    n = x.shape[0]
+    n, c = x.shape
+    out = np.empty((c, n), np.float64)
     if n == 0:
-        return np.zeros(x.shape, np.float64)
-    order = np.argsort(x, axis=0, kind="stable")
-    s = np.take_along_axis(x, order, axis=0)
-    pos = np.broadcast_to(np.arange(n)[:, None], s.shape)
-    starts = np.ones(s.shape, bool)
-    starts[1:] = s[1:] != s[:-1]
-    ends = np.ones(s.shape, bool)
-    ends[:-1] = starts[1:]
-    first = np.maximum.accumulate(np.where(starts, pos, 0), axis=0)
-    last = np.minimum.accumulate(np.where(ends, pos, n)[::-1], axis=0)[::-1]
-    ranks = np.empty(s.shape, np.float64)
-    np.put_along_axis(ranks, order, (first + last) / 2 + 1, axis=0)
-    return ranks
+        return out.T
+    pos = np.arange(n)
+    step = max(1, _BLOCK_ELEMENTS // n)
+    for c0 in range(0, c, step):
+        block = np.ascontiguousarray(x[:, c0:c0 + step].T)  # (b, n)
+        order = np.argsort(block, axis=1, kind="stable")  # fastest with many ties
+        s = np.take_along_axis(block, order, axis=1)
+        starts = np.ones(s.shape, bool)
+        starts[:, 1:] = s[:, 1:] != s[:, :-1]
+        ends = np.ones(s.shape, bool)
+        ends[:, :-1] = starts[:, 1:]
+        first = np.maximum.accumulate(np.where(starts, pos, 0), axis=1)
+        last = np.minimum.accumulate(np.where(ends, pos, n)[:, ::-1], axis=1)[:, ::-1]
+        np.put_along_axis(out[c0:c0 + step], order, (first + last) / 2 + 1, axis=1)
+    return out.T
 
 
 def _standardised(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -141,8 +154,9 @@ def top_fraction_mask(predictions: np.ndarray, fraction: float) -> np.ndarray:
     if n == 0:
         return mask
     count = min(max(1, int(round(fraction * n))), max(n - 1, 1))
-    top = np.argsort(-np.asarray(predictions, np.float64), axis=0, kind="stable")[:count]
-    np.put_along_axis(mask, top, True, axis=0)
+    rows = np.ascontiguousarray(-np.asarray(predictions, np.float64).T)  # (n_labels, n)
+    top = np.argsort(rows, axis=1, kind="stable")[:, :count]
+    np.put_along_axis(mask.T, top, True, axis=1)
     return mask
 
 
@@ -179,8 +193,9 @@ def contrast_diff_matrix(activations: np.ndarray, positives: np.ndarray) -> np.n
     varies = np.ptp(a, axis=0) > 0 if len(a) else np.zeros(a.shape[1], bool)
     std = a.std(axis=0) if len(a) else np.zeros(a.shape[1])
     z = np.divide(a - a.mean(axis=0), std, out=np.zeros_like(a), where=varies & (std > 0))
+    z -= z.mean(axis=0)  # exactly centred, so the rest's sum is minus the positives'
     with np.errstate(invalid="ignore", divide="ignore"):
-        diff = (z.T @ pos) / n1[None, :] - (z.T @ (1 - pos)) / n0[None, :]
+        diff = (z.T @ pos) * (1 / n1 + 1 / n0)[None, :]
     diff[:, (n1 == 0) | (n0 == 0)] = np.nan
     return diff
 
@@ -307,8 +322,9 @@ def evidence_flags(columns: Mapping[str, np.ndarray]) -> list[str]:
     evidence table: ``below_shuffled`` (not beats_shuffled), ``heldout_differs`` (not
     heldout_agrees), ``weak``, ``methods_disagree`` (agreement 0; NaN agreement, no other
     method, is no flag), ``unstable`` (stable_k False; missing is no flag) and
-    ``constant_activation`` (simulation_pearson NaN because the neuron does not vary on
-    the evaluation half: give ``constant_activation`` bool (n,))."""
+    ``constant_activation`` (the neuron does not vary on the evaluation half) and
+    ``no_heldout`` (the method could not choose on the selection half), the last two given
+    as bool (n,) under their names.  A missing array raises no flag."""
     n = len(columns["beats_shuffled"])
 
     def column(name, default):
@@ -316,6 +332,7 @@ def evidence_flags(columns: Mapping[str, np.ndarray]) -> list[str]:
         return np.full(n, default) if value is None else np.asarray(value, dtype=object)
 
     conditions = {
+        "no_heldout": column("no_heldout", False).astype(bool),
         "below_shuffled": ~column("beats_shuffled", True).astype(bool),
         "heldout_differs": ~column("heldout_agrees", True).astype(bool),
         "weak": column("weak", False).astype(bool),

@@ -18,6 +18,10 @@ def all_outputs():
         if METHODS:
             outputs.append(results(f"metrics/{concepts}/table1.csv"))
             outputs.append(results(f"metrics/{concepts}/table1.json"))
+            outputs += [
+                results(f"evidence/{concepts}/{name}")
+                for name in ("table.parquet", "summary.csv", "check.csv")
+            ]
         if config.get("ablation"):
             outputs.append(results(f"metrics/{concepts}/ablation.csv"))
     if WORLD_MODELS["source"] == "train":

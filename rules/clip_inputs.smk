@@ -29,11 +29,13 @@ def clip_templates_of(wildcards):
 
 def clip_image_sets(clip):
     """Every image set (``<view>.<subset>``) embedded with the CLIP model ``clip``: those of
-    its methods and, for the stability CLIP, the full view's whole probe set."""
+    its methods and, for its methods' evidence and the stability CLIP, the full view's
+    whole probe set."""
     sets = [
         image_set_of(name) for name, m in METHODS.items() if m["clip_model"] == clip
     ]
-    if STABILITY_LAYERS and STABILITY["clip_model"] == clip:
+    # the evidence scores every method's descriptions on the full view's images
+    if sets or (STABILITY_LAYERS and STABILITY["clip_model"] == clip):
         sets.append("full.all")
     return list(dict.fromkeys(sets))
 

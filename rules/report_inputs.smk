@@ -29,6 +29,7 @@ def report_topk_files(wildcards):
 def report_neuron_files(wildcards):
     return {
         "per_neuron": results(f"metrics/{REPORT_CONCEPT_SET}/per_neuron.parquet"),
+        "evidence": results(f"evidence/{REPORT_CONCEPT_SET}/table.parquet"),
         "descriptions": [
             results(
                 f"descriptions/{REPORT_CONCEPT_SET}/{REPORT_METHOD}/{layer}.parquet"
@@ -63,6 +64,9 @@ def report_inputs(wildcards):
         "split": probe_dir(),
         "localisation": convis_outputs()[:1],
         "neuron_maps": [results("convis/neuron_maps.npz")],
+        "evidence": evidence_files("table.parquet"),
+        "evidence_summary": evidence_files("summary.csv"),
+        "evidence_check": evidence_files("check.csv"),
     }
     stability = stability_outputs()
     inputs["stability_table"] = stability[:1]
@@ -83,4 +87,6 @@ def report_settings():
         "figure4_images": REPORT["figure4_images"],
         "pdf_description_rows": REPORT["pdf_description_rows"],
         "benchmarks_dir": results("benchmarks"),
+        "fit_notes": FIT_NOTES,
+        "explorer": "report/explorer/index.html",
     }

@@ -9,5 +9,5 @@ with rule_context(snakemake) as log:
     document = choose_report_neurons(
         inp.per_neuron, inp.descriptions, inp.topk, layers=p.layers, method=p.method,
         view=p.view, concept_set=p.concept_set, choose=p.choose, top_images=p.top_images,
-        seed=p.seed, log=log)
+        seed=p.seed, evidence=inp.evidence, log=log)
     save_neurons(snakemake.output[0], document)

@@ -199,7 +199,7 @@ def fake_run(tmp_path_factory) -> dict:
     run_script("report_neurons.py", {
         "per_neuron": inputs["per_neuron"][0],
         "descriptions": [p for p in inputs["descriptions"] if "/gradcam_tvmf/" in p],
-        "topk": [p for p in inputs["topk"] if "/gradcam/" in p]},
+        "topk": [p for p in inputs["topk"] if "/gradcam/" in p], "evidence": []},
         Named([str(neurons_path)]), NEURON_PARAMS, root / "report_neurons.log")
     doc = json.loads(neurons_path.read_text())
     inputs = {**discover_inputs(root), **make_extras(root, doc)}
@@ -354,7 +354,8 @@ def test_neurons_json_format(fake_run):
     # fc has 10 neurons with ground truth: 2 + 2 + 2; layer4 has 5: 2 + 2 + 1
     assert [n["layer"] for n in doc["neurons"]] == ["fc"] * 6 + ["layer4"] * 5
     for n in doc["neurons"]:
-        assert list(n) == ["layer", "unit", "reason", "concept", "image_ids"]
+        assert n["ranked_by"] == "ground truth"
+        assert list(n) == ["layer", "unit", "reason", "ranked_by", "concept", "image_ids"]
         if n["layer"] == "fc":
             assert n["image_ids"] == topk[n["unit"], :8].tolist()
             assert n["concept"] == desc.loc[desc["unit"] == n["unit"], "concept"].item()
@@ -395,6 +396,22 @@ def test_select_fewer_than_asked_and_layer_independence():
     alone = select_neurons(frame, "m", ["a"], {"best": 1, "random": 3}, seed=1)
     pd.testing.assert_frame_equal(both[both["layer"] == "a"].reset_index(drop=True), alone)
     assert len(select_neurons(frame, "m", ["zzz"], {"best": 2})) == 0
+
+
+def test_a_layer_without_ground_truth_is_ranked_by_its_evidence():
+    evidence = pd.DataFrame({"method": "m", "layer": "c", "unit": [0, 1, 2, 3],
+                             "simulation_pearson": [0.1, 0.8, np.nan, 0.8],
+                             "contrast_auc": [0.5, 0.6, 0.9, 0.7]})
+    chosen = select_neurons(per_neuron_frame(), "m", ["a", "c"], {"best": 1, "worst": 1},
+                            evidence=evidence)
+    by_layer = chosen.groupby("layer")
+    assert by_layer["ranked_by"].first().to_dict() == {"a": "ground truth", "c": "evidence"}
+    c = chosen[chosen["layer"] == "c"]
+    # 0.8 ties: contrast 0.7 first; NaN simulation ranks last
+    assert c["unit"].tolist() == [3, 2] and c["reason"].tolist() == ["best", "worst"]
+    records = neuron_records(c, {("c", 3): "star", ("c", 2): "moon"},
+                             {"c": np.arange(20).reshape(4, 5)}, 2)
+    assert [r["ranked_by"] for r in records] == ["evidence", "evidence"]
 
 
 def test_selection_errors_name_the_problem():

@@ -60,11 +60,11 @@ TORCH_FREE_SCRIPTS = ("world_concepts", "world_split", "world_sample_grid",
                       "probe_index", "concept_set", "download_concept_set",
                       "wordnet_concepts", "wordnet_hierarchy", "wnid_class_names",
                       "import_descriptions", "neuron_ground_truth", "metrics", "stability_table",
-                      "report_neurons", "report")
+                      "report_neurons", "report", "evidence_check")
 # Every file format passed between stages, and the modules the workflow reads at parse time.
 TORCH_FREE_MODULES = ("conceptlens.io", *(f"conceptlens.io.{m}" for m in (
     "atomic", "activations", "concepts", "convis", "descriptions", "embeddings",
-    "ground_truth", "metrics", "neurons", "paths", "probe", "stability", "topk", "views")),
+    "evidence", "ground_truth", "metrics", "neurons", "paths", "probe", "stability", "topk", "views")),
     "conceptlens.config", "conceptlens.methods", "conceptlens.concept_sets")
 
 

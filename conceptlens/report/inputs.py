@@ -91,6 +91,9 @@ def discover_inputs(results_dir: PathLike, extra: Mapping[str, Iterable[str]] | 
         "localisation": glob("convis/localisation.csv"),
         "neuron_maps": glob("convis/neuron_maps.npz"),
         "benchmarks": glob("benchmarks/**/*.tsv"),
+        "evidence": glob("evidence/*/table.parquet"),
+        "evidence_summary": glob("evidence/*/summary.csv"),
+        "evidence_check": glob("evidence/*/check.csv"),
     }
     for key, value in (extra or {}).items():
         if key not in found:

@@ -293,12 +293,16 @@ def hit_mark(hit: object) -> Cell:
 
 
 def descriptions(frame: pd.DataFrame, ground_truth: pd.DataFrame, per_neuron: pd.DataFrame,
-                 max_rows: int | None = None) -> Table:
-    """All descriptions: concept set, method, layer, unit, the selected concepts, the ground
-    truth, hit and F1 (from the per-neuron metrics). ``max_rows`` keeps the first rows (PDF)."""
+                 max_rows: int | None = None, evidence: pd.DataFrame | None = None) -> Table:
+    """All descriptions: concept set, method, layer, unit, the selected concepts; the ground
+    truth, hit and F1 (from the per-neuron metrics) when any layer has ground truth; the
+    held-out simulation, contrast AUC and flags (``evidence``, evidence/<concepts>/
+    table.parquet with a concept_set column) when given. ``max_rows`` keeps the first rows
+    (PDF)."""
     table = frame[["concept_set", "method", "layer", "unit", "concepts"]
                   + (["weak"] if "weak" in frame else [])].copy()
     table["unit"] = table["unit"].astype(int)
+    with_truth = len(ground_truth) > 0
     gt = ground_truth[["layer", "unit", "concept"]].rename(columns={"concept": "gt"})
     table = table.merge(gt.assign(unit=gt["unit"].astype(int)), on=["layer", "unit"], how="left")
     if len(per_neuron):
@@ -307,22 +311,52 @@ def descriptions(frame: pd.DataFrame, ground_truth: pd.DataFrame, per_neuron: pd
         table = table.merge(per, on=["concept_set", "method", "layer", "unit"], how="left")
     else:
         table = table.assign(hit=np.nan, f1=np.nan)
+    with_evidence = evidence is not None and len(evidence) > 0
+    if with_evidence:
+        ev = evidence[["concept_set", "method", "layer", "unit", "simulation_pearson",
+                       "contrast_auc", "flags"]]
+        ev = ev.assign(layer=ev["layer"].astype(str), unit=ev["unit"].astype(int))
+        table = table.merge(ev, on=["concept_set", "method", "layer", "unit"], how="left")
     total = len(table)
     if max_rows is not None:
         table = table.iloc[:max_rows]
     rows = []
     for r in table.itertuples(index=False):
         text = ", ".join(r.concepts) + (" (weak)" if getattr(r, "weak", False) else "")
-        rows.append(Row([Cell(str(r.concept_set)), Cell(str(r.method)), Cell(str(r.layer)),
-                         Cell(str(r.unit), cls="num", sort=str(r.unit)), Cell(text),
-                         Cell(MISSING if not isinstance(r.gt, str) else r.gt),
-                         hit_mark(r.hit), Cell(format_metric(r.f1, "f1"), cls="num")]))
+        cells = [Cell(str(r.concept_set)), Cell(str(r.method)), Cell(str(r.layer)),
+                 Cell(str(r.unit), cls="num", sort=str(r.unit)), Cell(text)]
+        if with_truth:
+            cells += [Cell(MISSING if not isinstance(r.gt, str) else r.gt), hit_mark(r.hit),
+                      Cell(format_metric(r.f1, "f1"), cls="num")]
+        if with_evidence:
+            cells += [Cell(_score(r.simulation_pearson), cls="num"),
+                      Cell(_score(r.contrast_auc), cls="num"),
+                      Cell(r.flags if isinstance(r.flags, str) and r.flags else "")]
+        rows.append(Row(cells))
     notes = []
     if max_rows is not None and total > len(table):
         notes.append(f"The first {format_count(len(table))} of {format_count(total)} rows; "
                      "report.html holds them all, sortable and filterable.")
-    return Table("descriptions", "All neuron descriptions: the selected concepts (best first), "
-                 "the planted ground truth, whether a concept matches it, and F1.",
-                 ["Concept set", "Method", "Layer", "Unit", "Description", "Ground truth", "Hit",
-                  "F1 (%)"], rows, ["l", "l", "l", "r", "l", "l", "c", "r"], notes,
+    headers = ["Concept set", "Method", "Layer", "Unit", "Description"]
+    align = ["l", "l", "l", "r", "l"]
+    caption = "All neuron descriptions: the selected concepts (best first)"
+    if with_truth:
+        headers += ["Ground truth", "Hit", "F1 (%)"]
+        align += ["l", "c", "r"]
+        caption += ", the ground truth, whether a concept matches it, and F1"
+    if with_evidence:
+        headers += ["Simulation r", "Contrast AUC", "Flags"]
+        align += ["r", "r", "l"]
+        caption += (", and the evidence: held-out simulation (Pearson r), contrast AUC and "
+                    "the flags of the evidence stage")
+    return Table("descriptions", caption + ".", headers, rows, align, notes,
                  sortable=max_rows is None)
+
+
+def _score(value: object) -> str:
+    """A correlation or AUC with 2 decimals; – when missing."""
+    try:
+        value = float(value)
+    except (TypeError, ValueError):
+        return MISSING
+    return MISSING if np.isnan(value) else f"{value:.2f}"

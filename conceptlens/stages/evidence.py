@@ -18,6 +18,7 @@ import pandas as pd
 from conceptlens import methods
 from conceptlens.evidence import (
     EVIDENCE_COLUMNS,
+    SCORE_SUFFIXES,
     SCORES,
     agreement,
     concept_predictions,
@@ -76,11 +77,14 @@ def _stability_by_unit(path: str) -> pd.DataFrame:
     return out.set_index(["layer", "unit"])
 
 
-def heldout_choice(step: Mapping, loaders: _Loaders | None = None) -> np.ndarray:
+def heldout_choice(step: Mapping, loaders: _Loaders | None = None,
+                   log: logging.Logger = _LOG) -> np.ndarray | None:
     """The held-out description of every neuron of one plan step: (n_neurons,) indices into
     the step's concept set, the top-1 of the method's own scoring on the selection half
     only (top-k families: each neuron's top-k within the half, from the top-k file; other
-    families: the half's rows of the activations and of the method's image set)."""
+    families: the half's rows of the activations and of the method's image set), with its
+    settings fitted to the half's size (:func:`conceptlens.methods.fit_to_probe`; each
+    change logged).  None (logged) where the method still cannot score the half."""
     import torch
 
     from conceptlens.methods import LayerInputs, rows_of
@@ -91,10 +95,15 @@ def heldout_choice(step: Mapping, loaders: _Loaders | None = None) -> np.ndarray
     image_ids, image_emb = loaders.images(files["images"], step["image_set"])
     reads = methods.reads(settings)
     tensors = (torch.from_numpy(text_emb), torch.from_numpy(template_emb))
+    n_images = len(loaders.activations(files["full_activations"]
+                                       if reads == "topk" else files["activations"]))
+    half = selection_half(n_images)
+    fitted, notes = methods.fit_to_probe({step["method"]: settings}, int(half.sum()))
+    settings = fitted[step["method"]]
+    for note in notes:
+        log.info("%s: on the selection half of %s: %s", step["method"], step["layer"], note)
     if reads == "topk":
         indices = loaders.half_topk(files["topk"])
-        n_images = len(loaders.activations(files["full_activations"]))
-        half = selection_half(n_images)
         if indices.size and (indices.max() >= n_images or not half[indices].all()):
             raise ValueError(f"{files['topk']}: its half top-k sets are not within the "
                              f"selection half of the {n_images} probe images")
@@ -104,30 +113,39 @@ def heldout_choice(step: Mapping, loaders: _Loaders | None = None) -> np.ndarray
         inputs = LayerInputs(image_ids, torch.from_numpy(image_emb), *tensors, topk=indices)
     elif reads == "activations":
         acts = loaders.activations(files["activations"])
-        chosen = np.flatnonzero(selection_half(len(acts)))
+        chosen = np.flatnonzero(half)
         rows = rows_of(image_ids, chosen)
         inputs = LayerInputs(np.arange(len(chosen)), torch.from_numpy(image_emb[rows]),
                              *tensors, activations=np.ascontiguousarray(acts[chosen]))
     else:
         raise ValueError(f"{step['method']}: the evidence stage cannot choose on the "
                          f"selection half for a family that reads {reads!r}")
-    scores = methods.score(settings, inputs).scores
+    try:
+        scores = methods.score(settings, inputs).scores
+    except ValueError as err:  # the method's own check of its inputs, e.g. too few images
+        log.warning("%s %s: cannot choose on the selection half (%s); no held-out evidence",
+                    step["method"], step["layer"], err)
+        return None
     return scores.argmax(dim=1).cpu().numpy()
 
 
 def _evidence_step(step: Mapping, contrast_fraction: float, significance: float,
                    stability: Mapping[str, str] | None, loaders: _Loaders,
-                   log: logging.Logger) -> tuple[pd.DataFrame, np.ndarray]:
+                   log: logging.Logger) -> tuple[pd.DataFrame, np.ndarray, bool]:
     """The evidence of one method on one layer, one row per neuron (``agreement`` NaN and
-    ``flags`` empty: they need the other methods, :func:`evidence_plan` fills them), and
-    bool (n_neurons,): the neuron's activation is constant on the evaluation half."""
+    ``flags`` empty: they need the other methods, :func:`evidence_plan` fills them); bool
+    (n_neurons,): the neuron's activation is constant on the evaluation half; whether the
+    method could choose on the selection half (if not: every score NaN)."""
     from conceptlens.methods import rows_of
 
     settings, layer, files = step["settings"], str(step["layer"]), step["inputs"]
     concepts, text_emb, template_emb = loaders.text(files["text"], step["template"])
     acts = loaders.activations(files["full_activations"])
     n_images, n_neurons = acts.shape
-    heldout = heldout_choice(step, loaders)
+    heldout = heldout_choice(step, loaders, log)
+    chosen = heldout is not None
+    if not chosen:
+        heldout = np.zeros(n_neurons, np.int64)  # a placeholder, its scores blanked below
     if len(heldout) != n_neurons:
         raise ValueError(f"{step['method']} {layer}: {len(heldout)} neurons chosen on the "
                          f"selection half, {n_neurons} in {files['full_activations']}")
@@ -140,12 +158,17 @@ def _evidence_step(step: Mapping, contrast_fraction: float, significance: float,
     predictions = concept_predictions(image_emb[rows_of(image_ids, evaluation)],
                                       text_emb[labels], template_emb)
     eval_acts = acts[evaluation]
-    scores = layer_evidence(eval_acts, predictions, own, contrast_fraction=contrast_fraction,
-                            significance=significance)
+    if chosen:
+        scores = layer_evidence(eval_acts, predictions, own,
+                                contrast_fraction=contrast_fraction, significance=significance)
+    else:
+        scores = {**{f"{s}{x}": np.full(n_neurons, np.nan) for s in SCORES
+                     for x in SCORE_SUFFIXES}, "beats_shuffled": np.zeros(n_neurons, bool)}
 
     described = loaders.descriptions(files["descriptions"]).reindex(np.arange(n_neurons))
     reported = described["concept"].to_numpy(dtype=object)
-    names = np.asarray(concepts, dtype=object)[heldout]
+    names = (np.asarray(concepts, dtype=object)[heldout] if chosen
+             else np.full(n_neurons, None, dtype=object))
     weak = (described["weak"].fillna(False).astype(bool).to_numpy()
             if "weak" in described else np.zeros(n_neurons, bool))
     stable_k = pd.array([pd.NA] * n_neurons, dtype="boolean")
@@ -160,13 +183,13 @@ def _evidence_step(step: Mapping, contrast_fraction: float, significance: float,
     frame = pd.DataFrame({
         "method": step["method"], "layer": layer, "unit": np.arange(n_neurons),
         "concept": reported, "heldout_concept": names,
-        "heldout_agrees": names == reported, **scores,
+        "heldout_agrees": chosen & (names == reported), **scores,
         "agreement": np.nan, "weak": weak, "stable_k": stable_k,
         "subsample_top1": subsample_top1, "flags": "", "n_evaluation": len(evaluation)})
     frame["heldout_agrees"] = frame["heldout_agrees"].astype(bool)
     constant = (np.ptp(eval_acts, axis=0) == 0 if len(eval_acts)
                 else np.ones(n_neurons, bool))
-    if len(labels) < 2:
+    if chosen and len(labels) < 2:
         log.warning("%s %s: a single distinct held-out label (%s), no shuffled baseline",
                     step["method"], layer, names[0] if len(names) else None)
     if len(evaluation) < 4:
@@ -175,10 +198,10 @@ def _evidence_step(step: Mapping, contrast_fraction: float, significance: float,
     log.info("%s %s: %d neurons, %d evaluation images, %d distinct held-out labels; held-out "
              "agrees %.1f%%, beats shuffled %.1f%%, median simulation r %.3f, median "
              "contrast AUC %.3f", step["method"], layer, n_neurons, len(evaluation),
-             len(labels), 100 * frame["heldout_agrees"].mean(),
+             len(labels) if chosen else 0, 100 * frame["heldout_agrees"].mean(),
              100 * frame["beats_shuffled"].mean(), frame["simulation_pearson"].median(),
              frame["contrast_auc"].median())
-    return frame, constant
+    return frame, constant, chosen
 
 
 def evidence_plan(plan: Sequence[Mapping], contrast_fraction: float = 0.1,
@@ -198,12 +221,12 @@ def evidence_plan(plan: Sequence[Mapping], contrast_fraction: float = 0.1,
     loaders = _Loaders()
     frames, constants, groups = [], [], {}
     for step in plan:
-        frame, constant = _evidence_step(step, contrast_fraction, significance, stability,
-                                         loaders, log)
+        frame, constant, chosen = _evidence_step(step, contrast_fraction, significance,
+                                                 stability, loaders, log)
         key = (str(Path(step["inputs"]["descriptions"]).parent.parent), str(step["layer"]))
         groups.setdefault(key, []).append(len(frames))
         frames.append(frame)
-        constants.append(constant)
+        constants.append((constant, chosen))
     for members in groups.values():
         units = sorted(set().union(*(frames[i]["unit"] for i in members)))
         reported = np.array([frames[i].set_index("unit")["concept"].reindex(units)
@@ -212,11 +235,11 @@ def evidence_plan(plan: Sequence[Mapping], contrast_fraction: float = 0.1,
         for row, i in enumerate(members):
             by_unit = pd.Series(agree[row], index=units)
             frames[i]["agreement"] = by_unit.reindex(frames[i]["unit"]).to_numpy()
-    for frame, constant in zip(frames, constants):
+    for frame, (constant, chosen) in zip(frames, constants):
         frame["flags"] = evidence_flags({
             **{c: frame[c].to_numpy(dtype=object) for c in
                ("beats_shuffled", "heldout_agrees", "weak", "agreement", "stable_k")},
-            "constant_activation": constant})
+            "constant_activation": constant, "no_heldout": np.full(len(frame), not chosen)})
     if not frames:
         return pd.DataFrame(columns=list(EVIDENCE_COLUMNS))
     evidence = pd.concat(frames, ignore_index=True)[list(EVIDENCE_COLUMNS)]

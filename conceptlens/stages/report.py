@@ -12,6 +12,7 @@ from pathlib import Path
 
 from conceptlens.io.atomic import PathLike
 from conceptlens.io.descriptions import load_descriptions
+from conceptlens.io.evidence import load_evidence
 from conceptlens.io.metrics import load_per_neuron
 from conceptlens.io.paths import parse_result_path
 from conceptlens.io.topk import load_topk
@@ -26,10 +27,12 @@ QUIET_LOGGERS = ("weasyprint", "fontTools")
 def choose_report_neurons(per_neuron: PathLike, descriptions: Sequence[PathLike],
                           topk: Sequence[PathLike], *, layers: Sequence[str], method: str,
                           view: str, concept_set: str, choose: Mapping[str, int],
-                          top_images: int, seed: int, log: logging.Logger = LOG) -> dict:
+                          top_images: int, seed: int, evidence: PathLike | None = None,
+                          log: logging.Logger = LOG) -> dict:
     """The ``report/neurons.json`` document: per layer, ``choose`` neurons of ``method``
     (best, worst, random by per-neuron F1 in ``per_neuron``, the concept set's
-    ``per_neuron.parquet``), each with its top concept (``descriptions`` of ``method`` on
+    ``per_neuron.parquet``; in a layer without ground truth, by the ``evidence`` table's
+    held-out simulation), each with its top concept (``descriptions`` of ``method`` on
     ``concept_set``; other paths are ignored) and its first ``top_images`` top images
     under ``view`` (``topk`` files; other views are ignored)."""
     table = load_per_neuron(per_neuron)
@@ -44,9 +47,13 @@ def choose_report_neurons(per_neuron: PathLike, descriptions: Sequence[PathLike]
         where = parse_result_path(path)
         if where.view == view:
             top[str(where.layer)] = load_topk(path)[0]
-    selected = select_neurons(table, method, list(layers), dict(choose), int(seed))
+    evidence_table = load_evidence(evidence) if evidence else None
+    selected = select_neurons(table, method, list(layers), dict(choose), int(seed),
+                              evidence_table)
     for layer in layers:
-        log.info("layer %s: %d neurons chosen", layer, int((selected["layer"] == layer).sum()))
+        rows = selected[selected["layer"] == layer]
+        log.info("layer %s: %d neurons chosen (by %s)", layer, len(rows),
+                 rows["ranked_by"].iloc[0] if len(rows) else "-")
     records = neuron_records(selected, top_concepts, top, int(top_images))
     return neurons_document(concept_set, method, view, records)
 

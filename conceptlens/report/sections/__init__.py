@@ -3,7 +3,7 @@
 One builder a section, each taking what it shows and returning a
 :class:`~conceptlens.report.sections.model.Section`, or None when the run did not make its
 inputs: :mod:`.summary`, :mod:`.metrics` (Table 1, the ablation), :mod:`.stability`,
-:mod:`.neurons` (the grids), :mod:`.crops`, :mod:`.localisation`, :mod:`.descriptions`.
+:mod:`.evidence`, :mod:`.neurons` (the grids), :mod:`.crops`, :mod:`.localisation`, :mod:`.descriptions`.
 :func:`build_report` reads the inputs (:mod:`conceptlens.io`) and calls the builders in
 the report's order; tables, figures and sections are numbered in the order they appear.
 """
@@ -16,6 +16,12 @@ from typing import Any
 
 from conceptlens.io.convis import read_localisation, read_neuron_maps
 from conceptlens.io.descriptions import load_descriptions
+from conceptlens.io.evidence import (
+    load_evidence,
+    load_evidence_check,
+    load_evidence_summary,
+    read_evidence_files,
+)
 from conceptlens.io.ground_truth import load_ground_truth
 from conceptlens.io.metrics import read_metric_tables
 from conceptlens.io.neurons import read_neurons
@@ -28,6 +34,7 @@ from conceptlens.report import figures
 from conceptlens.report.inputs import by_view_and_layer, one_path, read_benchmarks
 from conceptlens.report.sections.crops import crops_section
 from conceptlens.report.sections.descriptions import config_order, descriptions_section
+from conceptlens.report.sections.evidence import evidence_section
 from conceptlens.report.sections.localisation import localisation_section
 from conceptlens.report.sections.metrics import ablation_section, table1_section
 from conceptlens.report.sections.model import Figure, Section, numbered
@@ -68,6 +75,12 @@ def build_report(inputs: Mapping[str, Sequence[str]], settings: Mapping,
     sections.append(table1_section(read_metric_tables(inputs.get("table1", [])), published))
     sections.append(ablation_section(read_metric_tables(inputs.get("ablation", [])),
                                      published))
+    evidence = read_evidence_files(inputs.get("evidence", []), load_evidence)
+    sections.append(evidence_section(
+        read_evidence_files(inputs.get("evidence_summary", []), load_evidence_summary),
+        read_evidence_files(inputs.get("evidence_check", []), load_evidence_check),
+        **{key: value for key, value in (config.get("evidence") or {}).items()
+           if key in ("contrast_fraction", "significance")}))
     sections.append(stability_section(
         _read_one(inputs, "stability_table", read_stability_table),
         one_path(inputs.get("stability_png", []), "stability_png"),
@@ -84,11 +97,11 @@ def build_report(inputs: Mapping[str, Sequence[str]], settings: Mapping,
         maps = _read_one(inputs, "neuron_maps", read_neuron_maps) or {}
         sections.append(neurons_section(
             doc, probe, topk, boxes, maps, descriptions, ground_truth, per_neuron,
-            settings.get("grid_methods") or DEFAULT_GRID_METHODS, top_images))
+            settings.get("grid_methods") or DEFAULT_GRID_METHODS, top_images, evidence))
     sections.append(crops_section(probe, boxes, int(settings.get("figure4_images", 6))))
     sections.append(localisation_section(_read_one(inputs, "localisation", read_localisation)))
     sections.append(descriptions_section(descriptions, ground_truth, per_neuron,
-                                         settings.get("pdf_description_rows", 40)))
+                                         settings.get("pdf_description_rows", 40), evidence))
 
     return {"title": settings.get("title") or "conceptlens report",
             "run": settings.get("run", config.get("run", "")), "date": date, "pdf": False,

@@ -28,13 +28,16 @@ def config_order(frame: pd.DataFrame, config: Mapping) -> pd.DataFrame:
 
 
 def descriptions_section(descriptions: pd.DataFrame, ground_truth: pd.DataFrame,
-                         per_neuron: pd.DataFrame, pdf_rows: int = 40) -> Section | None:
+                         per_neuron: pd.DataFrame, pdf_rows: int = 40,
+                         evidence: pd.DataFrame | None = None) -> Section | None:
     """All descriptions (sortable and filterable in the HTML; the first ``pdf_rows`` in the
-    PDF) with their ground truth and scores; None without descriptions."""
+    PDF) with their ground truth and scores, and their evidence when given; None without
+    descriptions."""
     if not len(descriptions):
         return None
     return Section(
         "descriptions", "All descriptions",
-        tables=[table_models.descriptions(descriptions, ground_truth, per_neuron)],
+        tables=[table_models.descriptions(descriptions, ground_truth, per_neuron,
+                                          evidence=evidence)],
         pdf_tables=[table_models.descriptions(descriptions, ground_truth, per_neuron,
-                                              int(pdf_rows))])
+                                              int(pdf_rows), evidence)])

@@ -11,10 +11,16 @@ from conceptlens.report import table_models
 from conceptlens.report.sections.model import Section
 
 
-def table1_section(table1: pd.DataFrame, published: Mapping) -> Section | None:
-    """Table 1 of ``metrics/<concepts>/table1.csv`` (all concept sets); None without rows."""
+NO_GROUND_TRUTH = ("No layer of this run has ground truth (no planted concepts, no class "
+                   "names): the tables of descriptions against it are left out; the evidence "
+                   "section says how far each description can be trusted.")
+
+
+def table1_section(table1: pd.DataFrame, published: Mapping) -> Section:
+    """Table 1 of ``metrics/<concepts>/table1.csv`` (all concept sets); without rows (no
+    layer has ground truth), one line saying so and what is left out."""
     if not len(table1):
-        return None
+        return Section("ground_truth", "Ground truth", text=NO_GROUND_TRUTH)
     return Section("table1", "Descriptions against the ground truth",
                    tables=[table_models.table1(table1, published)])
 

@@ -34,6 +34,8 @@ class Section:
     text: str = ""
     pdf_tables: list[Table] = field(default_factory=list)
     """Tables the PDF prints instead of ``tables`` (e.g. the first description rows)."""
+    links: list[tuple[str, str]] = field(default_factory=list)
+    """(text, relative URL) printed as links after the text (the neuron explorer)."""
 
 
 def numbered(sections: list[Section]) -> list[Section]:

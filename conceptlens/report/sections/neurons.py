@@ -159,16 +159,23 @@ def neurons_section(doc: Mapping, probe: ProbeImages,
                     topk: Mapping[tuple[str, str], np.ndarray], boxes: Mapping[str, np.ndarray],
                     maps: Mapping[tuple[str, int, int], np.ndarray],
                     descriptions: pd.DataFrame, ground_truth: pd.DataFrame,
-                    per_neuron: pd.DataFrame, grid_methods: Mapping[str, str], top_images: int
-                    ) -> Section | None:
+                    per_neuron: pd.DataFrame, grid_methods: Mapping[str, str], top_images: int,
+                    evidence: pd.DataFrame | None = None) -> Section | None:
     """One figure per layer of the neurons of ``doc`` (``report/neurons.json``): ``topk``
     by (view, layer), ``boxes`` by view, ConVis ``maps`` by (layer, unit, image_id); None
-    when ``doc`` has no neurons."""
+    when ``doc`` has no neurons.  The text says how each layer's neurons were ranked
+    (F1 against the ground truth, or the ``evidence``'s held-out simulation)."""
     panels = neuron_panels(doc, probe, topk, boxes, maps, descriptions, ground_truth,
                            per_neuron, grid_methods, top_images)
     section = Section("neurons", "Neurons and their top images")
-    section.text = (f"Neurons chosen by {doc['method']}'s per-neuron F1 on concept set "
-                    f"{doc['concept_set']}: best, worst and a seeded random sample.")
+    by = {n["layer"]: n.get("ranked_by", "ground truth") for n in doc["neurons"]}
+    basis = {"ground truth": "per-neuron F1 against the ground truth",
+             "evidence": "held-out simulation (the evidence section; no ground truth)"}
+    ranked = "; ".join(f"{', '.join(l for l, b in by.items() if b == key)}: by {text}"
+                       for key, text in basis.items() if key in by.values())
+    section.text = (f"Neurons chosen by {doc['method']}'s descriptions on concept set "
+                    f"{doc['concept_set']} ({ranked}): best, worst and a seeded random "
+                    "sample.")
     for layer in dict.fromkeys(p.layer for p in panels):
         section.figures.append(Figure(
             f"neurons_{layer}", grid_caption(layer, doc, top_images, bool(maps)),

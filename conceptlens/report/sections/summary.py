@@ -177,7 +177,14 @@ def summary_section(config: Mapping, settings: Mapping, probe: ProbeImages | Non
                             f"{metrics.get('sentence_model', MISSING)}"),
         ("Software", " · ".join(f"{n} {v}" for n, v in software_versions())),
     ]
+    notes = settings.get("fit_notes") or []
+    if notes:
+        items.append(("Fitted to the probe set", "; ".join(notes)))
     section = Section("summary", "Summary", items=items)
+    if settings.get("explorer"):
+        section.links.append(("Neuron explorer: every described neuron, its top images, "
+                              "every method's concepts and their evidence; search by concept",
+                              settings["explorer"]))
     if config.get("methods"):
         section.tables.append(methods_table(config))
     if len(bench):
