@@ -1,7 +1,10 @@
 """Recording neuron activations of a model's layers over a set of images.
 
-Conv layers give one value per channel (spatial mean or max); linear layers give their
-outputs (fc: logits).  The files they are stored in: :mod:`conceptlens.io.activations`.
+Conv layers give one value per channel (spatial mean or max, ``reduction``); linear layers
+give their outputs (fc: logits); ViT blocks and Swin stages one value per channel by
+``tokens`` (mean or max over the patch tokens, or the class token): the layouts of
+:mod:`conceptlens.models.layouts`.  The files they are stored in:
+:mod:`conceptlens.io.activations`.
 """
 
 from __future__ import annotations
@@ -13,25 +16,18 @@ import numpy as np
 import torch
 from torch import nn
 
-
-def reduce_spatial(output: torch.Tensor, reduction: str) -> torch.Tensor:
-    """(n, c, h, w) -> (n, c) by spatial ``mean`` or ``max``; (n, c) passes through."""
-    if output.ndim == 2:
-        return output
-    if output.ndim != 4:
-        raise ValueError(f"cannot reduce a layer output of shape {tuple(output.shape)}")
-    if reduction == "mean":
-        return output.mean(dim=(2, 3))
-    if reduction == "max":
-        return output.amax(dim=(2, 3))
-    raise ValueError(f"unknown spatial reduction {reduction!r}; use 'mean' or 'max'")
+from conceptlens.models.layouts import TOKEN_REDUCTIONS, layer_layouts
 
 
 @contextlib.contextmanager
-def captured_layers(model: nn.Module, layers: list[str], reduction: str = "mean"
-                    ) -> Iterator[dict[str, torch.Tensor]]:
+def captured_layers(model: nn.Module, layers: list[str], reduction: str = "mean",
+                    tokens: str = "mean") -> Iterator[dict[str, torch.Tensor]]:
     """While open, every forward pass of ``model`` leaves in the yielded dict each of
-    ``layers``' output reduced to (n, n_neurons) (:func:`reduce_spatial`), detached.
+    ``layers``' output reduced to (n, n_neurons), detached: conv maps by ``reduction``,
+    ViT tokens and Swin maps by ``tokens``
+    (:meth:`conceptlens.models.layouts.LayerLayout.values`).  An output that cannot be
+    reduced is a :class:`~conceptlens.models.layouts.LayoutError` naming the layer, its
+    shape and the supported ones.
 
     Hooks only: the pass itself can be any (under no_grad, or Grad-CAM's with gradients).
     """
@@ -39,11 +35,16 @@ def captured_layers(model: nn.Module, layers: list[str], reduction: str = "mean"
     unknown = [name for name in layers if name not in modules]
     if unknown:
         raise ValueError(f"unknown layer(s) {unknown}; valid: {', '.join(n for n in modules if n)}")
+    if tokens not in TOKEN_REDUCTIONS:
+        raise ValueError(f"config key target.tokens: {tokens!r} (valid: "
+                         f"{', '.join(TOKEN_REDUCTIONS)})")
+    layouts = layer_layouts(model, layers)
     captured: dict[str, torch.Tensor] = {}
 
     def capture(name: str):
         def hook(_module, _inputs, output):
-            captured[name] = reduce_spatial(output.detach(), reduction)
+            out = output.detach() if isinstance(output, torch.Tensor) else output
+            captured[name] = layouts[name].values(out, reduction, tokens)
         return hook
 
     hooks = [modules[name].register_forward_hook(capture(name)) for name in layers]
@@ -57,8 +58,10 @@ def captured_layers(model: nn.Module, layers: list[str], reduction: str = "mean"
 @torch.no_grad()
 def record_activations(model: nn.Module, batches: Iterable[torch.Tensor], layers: list[str],
                        reduction: str = "mean", device: torch.device | str = "cpu",
-                       out: dict[str, np.ndarray] | None = None) -> dict[str, np.ndarray]:
-    """Activations of ``layers`` over ``batches`` of model-ready tensors (n, 3, h, w).
+                       out: dict[str, np.ndarray] | None = None, tokens: str = "mean"
+                       ) -> dict[str, np.ndarray]:
+    """Activations of ``layers`` over ``batches`` of model-ready tensors (n, 3, h, w);
+    ``reduction`` and ``tokens``: as :func:`captured_layers`.
 
     Returns layer -> (n_images, n_neurons) float32; or, when ``out`` gives a preallocated
     (n_images, n_neurons) array per layer (e.g. a disk-backed ``np.memmap``), fills those
@@ -66,10 +69,12 @@ def record_activations(model: nn.Module, batches: Iterable[torch.Tensor], layers
     """
     chunks: dict[str, list[np.ndarray]] = {name: [] for name in layers}
     start = 0
-    with captured_layers(model, layers, reduction) as captured:
+    with captured_layers(model, layers, reduction, tokens) as captured:
         model.eval().to(device)
         for batch in batches:
+            captured.clear()
             model(batch.to(device))
+            check_captured(captured, layers)
             start = store_batch(captured, start, chunks if out is None else out)
     if out is not None:
         return out
@@ -91,9 +96,20 @@ def store_batch(captured: dict[str, torch.Tensor], start: int,
     return start + n
 
 
+def check_captured(captured: dict, layers: list[str]) -> None:
+    """A layer the forward pass did not run (a module whose weights its parent uses
+    directly, such as a MultiheadAttention's ``out_proj``) is an error naming it."""
+    missing = [name for name in layers if name not in captured]
+    if missing:
+        raise ValueError(f"layer(s) {', '.join(missing)}: the model's forward pass does not "
+                         "run them as modules, so they have no output to record")
+
+
 def layer_widths(model: nn.Module, layers: list[str], input_size: int,
-                 device: torch.device | str = "cpu") -> dict[str, int]:
-    """Number of neurons of each layer (one forward pass of a single blank image)."""
+                 device: torch.device | str = "cpu", tokens: str = "mean") -> dict[str, int]:
+    """Number of neurons of each layer (one forward pass of a single blank image); an
+    output that ``tokens`` cannot reduce (``cls`` without a class token) is an error here,
+    before any image is read."""
     x = torch.zeros(1, 3, input_size, input_size, device=device)
     return {name: a.shape[1] for name, a in record_activations(model, [x], layers, "mean",
-                                                                device).items()}
+                                                                device, tokens=tokens).items()}

@@ -107,6 +107,7 @@ def _add_describe(sub: argparse._SubParsersAction) -> None:
         GRADCAM_TARGET,
         METHODS,
         PRECISION,
+        TOKENS,
     )
 
     p = sub.add_parser(
@@ -162,6 +163,10 @@ def _add_describe(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--gradcam-target", default=GRADCAM_TARGET, choices=("predicted", "label"),
                    help=f"class whose Grad-CAM places the window (default {GRADCAM_TARGET}; "
                    "label needs a labelled probe set)")
+    p.add_argument("--tokens", default=TOKENS, choices=("mean", "max", "cls"),
+                   help="how a token layer (ViT blocks, Swin stages) gives one value per "
+                   "neuron: the mean or max over the patch tokens, or the class token "
+                   f"(default {TOKENS})")
     p.add_argument("--precision", default=PRECISION, choices=("float32", "autocast"),
                    help=f"float32, or autocast (bfloat16 on the CPU, float16 on CUDA) "
                    f"(default {PRECISION})")
@@ -197,7 +202,7 @@ def run_describe(args: argparse.Namespace) -> int:
                 batch_size=args.batch_size, workers=args.workers, input_size=args.input_size,
                 center_fraction=args.center_fraction, gradcam_layer=args.gradcam_layer,
                 gradcam_fraction=args.gradcam_fraction, gradcam_target=args.gradcam_target,
-                precision=args.precision, log=note)
+                precision=args.precision, tokens=args.tokens, log=note)
     except (ValueError, FileNotFoundError, OfflineWeightsError, MissingWeightsError,
             MissingRequirementsError) as err:
         raise SystemExit(f"conceptlens describe: {option_message(err)}") from None

@@ -56,6 +56,8 @@ GRADCAM_FRACTION: float | None = _DEFAULTS["views"]["gradcam_fraction"]
 GRADCAM_TARGET: str = _DEFAULTS["views"]["gradcam_target"]
 PRECISION: str = _DEFAULTS["precision"]
 REDUCTION: str = _DEFAULTS["ground_truth"]["reduction"]
+#: how a token output (ViT blocks, Swin stages) becomes one value per channel
+TOKENS: str = _DEFAULTS["target"]["tokens"]
 #: WWW's default k is at most this fraction of the images (k = 40 of 2,000 in the demo)
 DEFAULT_K_FRACTION = 0.05
 CHECKPOINT_SUFFIXES = (".pt", ".pth", ".bin", ".ckpt", ".safetensors")
@@ -69,6 +71,7 @@ OPTION_OF_KEY = {
     "probe.path": "IMAGE_FOLDER",
     "--layer": "--layer",
     "--gradcam-layer": "--gradcam-layer",
+    "target.tokens": "--tokens",
 }
 
 
@@ -254,15 +257,15 @@ def describe_folder(folder: str | os.PathLike, concepts: str | os.PathLike | Seq
                     gradcam_layer: str = GRADCAM_LAYER,
                     gradcam_fraction: float | None = GRADCAM_FRACTION,
                     gradcam_target: str = GRADCAM_TARGET, precision: str = PRECISION,
-                    reduction: str = REDUCTION,
+                    reduction: str = REDUCTION, tokens: str = TOKENS,
                     log: Callable[[str], None] | None = None) -> pd.DataFrame:
     """Describe the neurons of ``layers`` of a target on the images under ``folder``.
 
     Arguments are ``conceptlens describe``'s options (see :func:`target_spec`,
     :func:`clip_spec`, :func:`method_settings`, :func:`parse_units`) and the workflow's
-    config keys of the same names (``views.*``, ``precision``, ``ground_truth.reduction``),
-    with the workflow's defaults; ``layers`` defaults to the target's last linear layer
-    (fc).  WWW's ``k`` defaults to 40 capped at 5% of the images (:func:`www_k`); a ``k``,
+    config keys of the same names (``views.*``, ``precision``, ``ground_truth.reduction``,
+    ``target.tokens``), with the workflow's defaults; ``layers`` defaults to the target's
+    last linear layer (fc).  WWW's ``k`` defaults to 40 capped at 5% of the images (:func:`www_k`); a ``k``,
     CLIP-Dissect ``top_k`` or rank-reorder ``top_fraction`` that does not fit the images
     is fitted to them with a warning, by the workflow's rule (:func:`fit_to_images`).
 
@@ -306,6 +309,8 @@ def describe_folder(folder: str | os.PathLike, concepts: str | os.PathLike | Seq
         raise DescribeError(f"--precision: {precision!r} (valid: {', '.join(PRECISIONS)})")
     if gradcam_target not in ("predicted", "label"):
         raise DescribeError(f"--gradcam-target: {gradcam_target!r} (valid: predicted, label)")
+    if tokens not in ("mean", "max", "cls"):
+        raise DescribeError(f"--tokens: {tokens!r} (valid: mean, max, cls)")
     missing = missing_requirements({"target": spec, "clip_models": {
         WORLD: {"name": clip_name, "pretrained": clip_pretrained}}})
     if missing:
@@ -346,8 +351,8 @@ def describe_folder(folder: str | os.PathLike, concepts: str | os.PathLike | Seq
         layers={view: layers}, topk_layers=layers,
         k={view: methods.topk_size(settings)}, center_fraction=fraction,
         gradcam_fraction=gradcam_fraction, gradcam_layer=gradcam_layer,
-        gradcam_target=gradcam_target, reduction=reduction, batch_size=batch_size,
-        workers=workers, precision=precision)
+        gradcam_target=gradcam_target, reduction=reduction, tokens=tokens,
+        batch_size=batch_size, workers=workers, precision=precision)
     try:
         recorded = target_pass(root, index, spec, pass_settings, torch_device, loaded=loaded)
     except ValueError as err:

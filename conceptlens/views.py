@@ -8,7 +8,8 @@ A view is a table of crop boxes, one per probe image, in that image's pixels
   centre crop 224, i.e. 0.875; the world demo: 0.75, ``views.center_fraction``).
 - ``gradcam``: a square window (``views.gradcam_fraction``; by default the centre crop's
   size) centred on the maximum of the target's Grad-CAM at ``views.gradcam_layer``,
-  clamped inside the image.
+  clamped inside the image.  Token layers (ViT blocks, Swin stages) are reshaped to
+  (n, c, h, w) for it (:meth:`conceptlens.models.layouts.LayerLayout.gradcam_reshape`).
 
 The files of views (boxes, Grad-CAM maps): :mod:`conceptlens.io.views`.
 """
@@ -17,6 +18,8 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import warnings
+from collections.abc import Callable
 
 import numpy as np
 import torch
@@ -153,20 +156,43 @@ def backward_from(model: nn.Module, layer: nn.Module):
             p.requires_grad_(flag)
 
 
+def module_name(model: nn.Module, module: nn.Module) -> str:
+    """The name of ``module`` inside ``model`` (an error when it is not one of its)."""
+    name = next((n for n, m in model.named_modules() if m is module), None)
+    if name is None:
+        raise ValueError(f"{type(module).__name__} is not a module of {type(model).__name__}")
+    return name
+
+
+def gradcam_reshape(model: nn.Module, target_layer: nn.Module
+                    ) -> Callable[[torch.Tensor], torch.Tensor]:
+    """pytorch-grad-cam's ``reshape_transform`` for ``target_layer``: its activations and
+    gradients as (n, c, h, w) (conv maps unchanged; ViT patch tokens on their grid, the
+    prefix tokens dropped; Swin maps channels-first)."""
+    from conceptlens.models.layouts import layer_layout
+
+    return layer_layout(model, module_name(model, target_layer)).gradcam_reshape
+
+
 def gradcam_maps(model: nn.Module, target_layer: nn.Module, inputs: torch.Tensor,
-                 labels: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+                 labels: np.ndarray | None = None,
+                 reshape_transform: Callable[[torch.Tensor], torch.Tensor] | None = None
+                 ) -> tuple[np.ndarray, np.ndarray]:
     """Grad-CAM of ``model`` at ``target_layer`` for a batch ``inputs`` (n, 3, h, w).
 
     The target class is the predicted one, or ``labels`` (n,) when given.  The backward
-    pass starts at the layer (:func:`backward_from`).  Returns (maps at input resolution
-    (n, h, w) in [0, 1], low-resolution maps (n, h', w')
+    pass starts at the layer (:func:`backward_from`).  ``reshape_transform``: the layer's
+    output as (n, c, h, w) (default: from its layout, :func:`gradcam_reshape`).  Returns
+    (maps at input resolution (n, h, w) in [0, 1], low-resolution maps (n, h', w')
     at the layer's resolution, each scaled to max 1).
     """
     from pytorch_grad_cam.utils.model_targets import ClassifierOutputTarget
 
     targets = None if labels is None else [ClassifierOutputTarget(int(c)) for c in labels]
+    reshape = reshape_transform or gradcam_reshape(model, target_layer)
     with (backward_from(model, target_layer),
-          _gradcam_with_maps()(model=model, target_layers=[target_layer]) as cam):
+          _gradcam_with_maps()(model=model, target_layers=[target_layer],
+                               reshape_transform=reshape) as cam):
         full = cam(input_tensor=inputs, targets=targets)
         low = cam.low_res
     peak = low.reshape(len(low), -1).max(axis=1).reshape(-1, 1, 1)
@@ -234,32 +260,44 @@ def view_loader(files: list, boxes: np.ndarray, size: int, batch_size: int, work
 def gradcam_boxes(model: nn.Module, target_layer: nn.Module, preprocess, files: list,
                   sizes: np.ndarray, fraction: float, batch_size: int, workers: int,
                   device: torch.device, labels: np.ndarray | None = None,
-                  record: dict[str, np.ndarray] | None = None, reduction: str = "mean"
-                  ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+                  record: dict[str, np.ndarray] | None = None, reduction: str = "mean",
+                  tokens: str = "mean") -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """The Grad-CAM view of images ``files`` of ``sizes`` (n, 2) width, height: Grad-CAM on
     the full view (streamed), then a square of ``fraction`` of the shorter side around each
     map's maximum, clamped inside the image.  ``preprocess``: the target's
     (``input_size``, ``normalize``); ``labels`` (n,): target classes (None = predicted).
 
     ``record``: layer name -> a preallocated (n, n_neurons) array, filled with the full
-    view's activations (``reduction`` over space) from the Grad-CAM's own forward pass, in
-    float32: the full view's activations without a second pass over the images.
+    view's activations (``reduction`` over space, ``tokens`` over a token layer's patches)
+    from the Grad-CAM's own forward pass, in float32: the full view's activations without a
+    second pass over the images.  A Grad-CAM that is zero on every image (a ViT's last
+    block: the class depends on the class token only) is a warning; its windows are
+    centred.
 
     Returns (boxes (n, 4) int, peaks (n, 2) float image px, low-resolution maps (n, h', w')
     float16).
     """
     full = square_boxes(sizes, 1.0)
     peaks, low_maps, start = [], [], 0
-    with captured_layers(model, list(record or {}), reduction) as captured:
+    reshape = gradcam_reshape(model, target_layer)
+    with captured_layers(model, list(record or {}), reduction, tokens) as captured:
         for x in view_loader(files, full, preprocess.input_size, batch_size, workers):
             x = preprocess.normalize(x.to(device))
             batch_labels = None if labels is None else labels[start:start + len(x)]
-            maps, low = gradcam_maps(model, target_layer, x, batch_labels)
+            maps, low = gradcam_maps(model, target_layer, x, batch_labels, reshape)
             peaks.append(map_peaks(maps))
             low_maps.append(low.astype(np.float16))
             if record:
                 store_batch(captured, start, record)
             start += len(x)
+    if start and not any(m.any() for m in low_maps):
+        warnings.warn(f"the Grad-CAM at layer {module_name(model, target_layer)} is zero on "
+                      "every image, so the Grad-CAM windows are centred: the prediction does "
+                      "not depend on that layer's spatial maps (a ViT's last block feeds the "
+                      "class token only: take a layer before its attention, e.g. "
+                      "encoder.layers.encoder_layer_11.ln_1 or blocks.11.norm1), or the "
+                      "classifier is untrained (torchvision initialises a ViT's head to "
+                      "zeros)", stacklevel=2)
     peaks_xy = peaks_in_image(np.concatenate(peaks), full, preprocess.input_size)
     side = crop_side(sizes[:, 0], sizes[:, 1], fraction)
     return (boxes_around(peaks_xy, side, sizes[:, 0], sizes[:, 1]), peaks_xy,

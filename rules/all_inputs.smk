@@ -29,4 +29,5 @@ def all_outputs():
     outputs += stability_outputs() + convis_outputs()
     if METHODS:
         outputs += [results("report.html"), results("report.pdf")]
+        outputs.append(results("report/explorer"))
     return outputs

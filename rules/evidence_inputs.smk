@@ -40,4 +40,6 @@ def evidence_stability_files(wildcards):
 
 def evidence_files(name):
     """One file of every concept set's evidence (table.parquet, summary.csv, check.csv)."""
-    return [results(f"evidence/{concepts}/{name}") for concepts in config["concept_sets"]]
+    return [
+        results(f"evidence/{concepts}/{name}") for concepts in config["concept_sets"]
+    ]

@@ -90,3 +90,32 @@ def report_settings():
         "fit_notes": FIT_NOTES,
         "explorer": "report/explorer/index.html",
     }
+
+
+def neuron_map_files():
+    """Each described layer's neuron maps (the explorer's top images and overlays)."""
+    return [results(f"report/neuron_maps/{layer}.npz") for layer in LAYERS]
+
+
+def neuron_maps_settings():
+    return {
+        "batch_size": config["batch_size"],
+        "workers": config["loader_workers"],
+        "precision": config["precision"],
+        "tokens": TARGET["tokens"],
+        "image_size": WORLD["image_size"] if WORLD_PROBE else None,
+    }
+
+
+def explorer_inputs(wildcards):
+    concepts = REPORT_CONCEPT_SET
+    return {
+        "descriptions": [
+            f for method in METHODS for f in description_files(concepts, method)
+        ],
+        "evidence": results(f"evidence/{concepts}/table.parquet"),
+        "per_neuron": results(f"metrics/{concepts}/per_neuron.parquet"),
+        "ground_truth": results("ground_truth/neurons.parquet"),
+        "maps": neuron_map_files(),
+        "split": probe_dir(),
+    }

@@ -60,6 +60,7 @@ def target_pass_settings():
         "gradcam_layer": views["gradcam_layer"],
         "gradcam_target": views["gradcam_target"],
         "reduction": GROUND_TRUTH["reduction"],
+        "tokens": TARGET["tokens"],
         "batch_size": config["batch_size"],
         "workers": config["loader_workers"],
         "precision": config["precision"],

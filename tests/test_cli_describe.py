@@ -18,10 +18,10 @@ from conceptlens.models.zoo import build_architecture
 from conceptlens.quick import (
     DescribeError,
     describe_folder,
+    fit_to_images,
     method_settings,
     parse_units,
     target_spec,
-    fit_to_images,
     www_k,
 )
 from conceptlens.world.generate import SplitSpec, write_split

@@ -108,15 +108,22 @@ def test_constant_activations_give_nan_correlations_without_crashing():
 
 
 def test_the_permutation_p_value_and_the_shuffled_mean():
-    scores = np.array([[0.5, 0.7, 0.2, 0.5],
-                       [0.1, 0.9, 0.3, np.nan],
-                       [np.nan, 0.0, 0.0, 0.0]])
-    mean, p = shuffled_baseline(scores, np.array([0, 1, 0]))
-    # row 0: others 0.7, 0.2, 0.5 -> two of three >= 0.5
-    assert mean[0] == pytest.approx((0.7 + 0.2 + 0.5) / 3) and p[0] == pytest.approx(3 / 4)
-    # row 1: the NaN label is left out -> none of two >= 0.9
-    assert mean[1] == pytest.approx(0.2) and p[1] == pytest.approx(1 / 3)
-    assert np.isnan(p[2])  # own score NaN
+    # 4 neurons, labels 0, 1, 2, 2: a shuffled description is another neuron's with a
+    # different label, so label 2 (two neurons) is drawn twice as often as label 0 or 1
+    scores = np.array([[0.5, 0.7, 0.2],
+                       [0.1, 0.9, np.nan],
+                       [0.3, 0.1, 0.8],
+                       [0.9, 0.0, 0.5]])
+    mean, p = shuffled_baseline(scores, np.array([0, 1, 2, 2]))
+    # neuron 0: neuron 1's 0.7 (>= 0.5) and neurons 2 and 3's 0.2
+    assert mean[0] == pytest.approx((0.7 + 2 * 0.2) / 3) and p[0] == pytest.approx(2 / 4)
+    # neuron 1: the NaN label is left out -> neuron 0's 0.1 only
+    assert mean[1] == pytest.approx(0.1) and p[1] == pytest.approx(1 / 2)
+    # neurons 2 and 3 share label 2: only neurons 0 and 1 are shuffles of theirs
+    assert mean[2] == pytest.approx(0.2) and p[2] == pytest.approx(1 / 3)
+    assert mean[3] == pytest.approx(0.45) and p[3] == pytest.approx(2 / 3)
+    _, p_nan = shuffled_baseline(np.array([[np.nan, 0.0], [0.0, 0.0]]), np.array([0, 1]))
+    assert np.isnan(p_nan[0])  # own score NaN
 
 
 def test_a_layer_with_one_distinct_label_has_no_shuffles_and_is_flagged():
@@ -185,7 +192,9 @@ def test_the_check_finds_scores_that_separate_hits_from_misses():
                              "simulation_pearson": [0.9, 0.8, 0.7, 0.1, 0.0, np.nan],
                              "simulation_spearman": [0.1, 0.2, 0.3, 0.4, 0.5, 0.6],
                              "contrast_auc": 0.5, "contrast_diff": [3, 2, 1, 0, -1, -2],
-                             "beats_shuffled": [True, True, False, False, False, False]})
+                             "beats_shuffled": [True, True, False, False, False, False],
+                             "heldout_simulation_pearson": [0.0, 0.1, 0.2, 0.8, 0.9, 0.5],
+                             "heldout_contrast_auc": np.nan})
     per_neuron = pd.DataFrame({"method": ["m"] * 6 + ["other"], "layer": "fc",
                                "unit": [0, 1, 2, 3, 4, 5, 0],
                                "hit": [1, 1, 1, 0, 0, np.nan, 1],
@@ -198,6 +207,8 @@ def test_the_check_finds_scores_that_separate_hits_from_misses():
     assert row["simulation_spearman_auroc"] == 0.0 and row["contrast_auc_auroc"] == 0.5
     assert row["simulation_pearson_f1_spearman"] == pytest.approx(1.0)
     assert np.isnan(row["contrast_auc_f1_spearman"])  # constant score
+    assert row["heldout_simulation_pearson_auroc"] == 0.0
+    assert np.isnan(row["heldout_contrast_auc_auroc"])
     assert row["hit_rate_beats_shuffled"] == 1.0
     assert row["hit_rate_below_shuffled"] == pytest.approx(1 / 3)
     no_truth = evidence_check(evidence, per_neuron.assign(hit=np.nan))
@@ -358,8 +369,11 @@ def test_a_method_that_cannot_score_the_half_gets_no_evidence_and_is_flagged(
     evidence = evidence_plan(plan)
     rr = evidence[evidence["method"] == "rank_reorder"]
     assert rr["heldout_concept"].isna().all() and not rr["heldout_agrees"].any()
-    assert rr["simulation_pearson"].isna().all() and not rr["beats_shuffled"].any()
-    assert rr["flags"].str.startswith("no_heldout,below_shuffled").all()
+    assert rr["heldout_simulation_pearson"].isna().all()
+    assert rr["heldout_contrast_auc"].isna().all()
+    # the reported descriptions are still scored on the evaluation half
+    assert rr["simulation_pearson"].notna().all()
+    assert rr["flags"].str.startswith("no_heldout").all()
     assert rr["agreement"].notna().all()  # its reported descriptions still count
     assert "cannot choose on the selection half (too few images)" in caplog.text
     others = evidence[evidence["method"] != "rank_reorder"]

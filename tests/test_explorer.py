@@ -231,6 +231,13 @@ def test_bad_inputs_are_errors(tmp_path):
         write_explorer(tmp_path / "d", cards.drop(columns="concept"), top, maps, Thumbs())
 
 
+def test_no_cards_writes_an_empty_page(tmp_path):
+    cards = pd.DataFrame(columns=["method", "layer", "unit", "concept"])
+    summary = write_explorer(tmp_path / "e", cards, {}, {}, Thumbs())
+    assert summary["n_cards"] == summary["n_thumbnails"] == 0
+    assert read_explorer_data(tmp_path / "e")["cards"] == []
+
+
 # ---------------------------------------------------------------- in a browser (optional)
 
 
@@ -327,3 +334,4 @@ def test_benchmark_script_runs_small(tmp_path):
     cards = bench.synthetic_cards(2, rng)
     assert len(cards) == 2 * (2048 + 1000)
     assert bench.procedural_image(5).size == (96, 96)
+

@@ -22,7 +22,10 @@ module                    files (under ``results/<run>/``)
                           ``stability/table.{csv,json}``
 ``io.convis``             ``convis/{neuron_maps,localisation_maps}.npz``,
                           ``convis/localisation.{csv,json}``
+``io.evidence``           ``evidence/<concepts>/{table.{parquet,csv},summary.{csv,json},
+                          check.{csv,json}}``
 ``io.neurons``            ``report/neurons.json``
+``io.neuron_maps``        ``report/neuron_maps/<layer>.npz``
 ``io.paths``              what a result path encodes (concept set, method, layer, view)
 ========================  ===============================================================
 """

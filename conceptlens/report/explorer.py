@@ -71,11 +71,11 @@ EVIDENCE: dict[str, tuple[str, str, str]] = {
                      "images and the rest of the held-out half"),
     "contrast_diff": ("Δ/σ", "num", "contrast: difference of the mean activations in "
                       "units of the neuron's standard deviation"),
-    "beats_shuffled": ("> shuffled", "bool", "simulation and contrast beat the shuffled-"
+    "beats_shuffled": ("> sh.", "bool", "simulation and contrast beat the shuffled-"
                        "label baseline (permutation p ≤ significance)"),
-    "heldout_agrees": ("held-out", "bool", "the method chooses the same concept again "
+    "heldout_agrees": ("held", "bool", "the method chooses the same concept again "
                        "on the selection half"),
-    "agreement": ("agree", "pct", "fraction of the other methods giving the same concept"),
+    "agreement": ("agr.", "pct", "fraction of the other methods giving the same concept"),
     "flags": ("flags", "list", "warnings of the evidence stage"),
 }
 FLOAT_EVIDENCE = tuple(k for k, v in EVIDENCE.items() if v[1] in ("num", "pct"))
@@ -182,7 +182,8 @@ def explorer_data(cards: pd.DataFrame, top_images: Mapping[str, np.ndarray],
     optionally ``concepts`` (the selected concepts: a list / array, or a string separated
     by ``;``), the evidence columns of :data:`EVIDENCE` that the run has (others are not
     shown; a column that is all missing counts as absent) and the ground truth
-    ``gt_concept`` (str or None, per neuron) and ``hit`` (0 / 1 / NaN, per method).
+    ``gt_concept`` (str or None; a neuron's first non-missing one is shown) and ``hit``
+    (0 / 1 / NaN, per method).
     ``top_images[layer]``: int (n_neurons, n_top), row ``u`` the probe ids of unit ``u``'s
     top images (full view); ``maps[layer]``: float (n_neurons, n_top or more, h, w)
     activation maps, or None / absent for layers without spatial extent (fc).
@@ -239,7 +240,7 @@ def explorer_data(cards: pd.DataFrame, top_images: Mapping[str, np.ndarray],
     keys = df[["_l", "unit"]].to_numpy(dtype=np.int64)
     new = np.r_[True, (keys[1:] != keys[:-1]).any(axis=1)] if len(df) else np.zeros(0, bool)
     starts = np.flatnonzero(new)
-    ends = np.r_[starts[1:], len(df)].astype(np.int64)
+    ends = np.r_[starts[1:], len(df)][:len(starts)].astype(np.int64)
     neuron_layer, neuron_unit = keys[starts, 0], keys[starts, 1]
     if has_ground_truth:
         gt_first = df.groupby(["_l", "unit"], sort=True)["gt_concept"].first()
@@ -287,8 +288,8 @@ def explorer_data(cards: pd.DataFrame, top_images: Mapping[str, np.ndarray],
     lut = colormap(np.linspace(0.0, 1.0, 256)).reshape(-1).tolist()
     return {"version": 1, "title": title, "layers": layer_entries, "methods": methods,
             "fields": fields, "evidence": evidence,
-            "columns": {c: list(EVIDENCE[c]) for c in evidence}, "has_ground_truth": bool(has_ground_truth),
-            "thumbs": THUMBS_DIR + "/", "lut": lut, "cards": records, "search": search}
+            "columns": {c: list(EVIDENCE[c]) for c in evidence},
+            "has_ground_truth": bool(has_ground_truth), "thumbs": THUMBS_DIR + "/", "lut": lut, "cards": records, "search": search}
 
 
 def data_js(data: Mapping[str, Any]) -> str:

@@ -18,7 +18,6 @@ import pandas as pd
 from conceptlens import methods
 from conceptlens.evidence import (
     EVIDENCE_COLUMNS,
-    SCORE_SUFFIXES,
     SCORES,
     agreement,
     concept_predictions,
@@ -36,7 +35,10 @@ SUMMARY_COLUMNS = ("method", "layer", "neurons", "simulation_pearson_median",
 #: columns of :func:`evidence_check`
 CHECK_COLUMNS = ("method", "layer", "n_hits", "n_misses",
                  *(f"{s}_auroc" for s in SCORES), *(f"{s}_f1_spearman" for s in SCORES),
+                 *(f"heldout_{s}_auroc" for s in ("simulation_pearson", "contrast_auc")),
                  "hit_rate_beats_shuffled", "hit_rate_below_shuffled")
+#: scores also given for the description chosen again on the selection half
+HELDOUT_SCORES = ("simulation_pearson", "contrast_auc")
 #: the image set the evaluation half is scored on (the full view, every probe image)
 EVALUATION_SET = "full.all"
 
@@ -154,19 +156,28 @@ def _evidence_step(step: Mapping, contrast_fraction: float, significance: float,
     if len(image_ids) != n_images:
         raise ValueError(f"{files['images']}: image set {EVALUATION_SET} has "
                          f"{len(image_ids)} images, {files['full_activations']} {n_images}")
-    labels, own = np.unique(heldout, return_inverse=True)
+    described = loaders.descriptions(files["descriptions"]).reindex(np.arange(n_neurons))
+    reported = described["concept"].to_numpy(dtype=object)
+    index_of = {c: i for i, c in enumerate(concepts)}
+    # the reported concepts (a concept the set does not hold: the held-out one's column)
+    reported_ids = np.array([index_of.get(c, h) for c, h in zip(reported, heldout)],
+                            dtype=np.int64)
+    # the scores of the reported descriptions and of the held-out ones, over their labels
+    labels, own = np.unique(np.concatenate([reported_ids, heldout]), return_inverse=True)
+    own_reported, own_heldout = own[:n_neurons], own[n_neurons:]
     predictions = concept_predictions(image_emb[rows_of(image_ids, evaluation)],
                                       text_emb[labels], template_emb)
     eval_acts = acts[evaluation]
+    scores = layer_evidence(eval_acts, predictions, own_reported,
+                            contrast_fraction=contrast_fraction, significance=significance)
     if chosen:
-        scores = layer_evidence(eval_acts, predictions, own,
-                                contrast_fraction=contrast_fraction, significance=significance)
+        of_heldout = layer_evidence(eval_acts, predictions, own_heldout,
+                                    contrast_fraction=contrast_fraction,
+                                    significance=significance)
+        scores.update({f"heldout_{name}": of_heldout[name] for name in HELDOUT_SCORES})
     else:
-        scores = {**{f"{s}{x}": np.full(n_neurons, np.nan) for s in SCORES
-                     for x in SCORE_SUFFIXES}, "beats_shuffled": np.zeros(n_neurons, bool)}
-
-    described = loaders.descriptions(files["descriptions"]).reindex(np.arange(n_neurons))
-    reported = described["concept"].to_numpy(dtype=object)
+        scores.update({f"heldout_{name}": np.full(n_neurons, np.nan)
+                       for name in HELDOUT_SCORES})
     names = (np.asarray(concepts, dtype=object)[heldout] if chosen
              else np.full(n_neurons, None, dtype=object))
     weak = (described["weak"].fillna(False).astype(bool).to_numpy()
@@ -324,6 +335,9 @@ def evidence_check(evidence: pd.DataFrame | str | Path,
             row[f"{score}_auroc"] = _auroc(hit, group[score].to_numpy(float)[known])
         for score in SCORES:
             row[f"{score}_f1_spearman"] = _spearman(group[score].to_numpy(float)[known], f1)
+        for score in HELDOUT_SCORES:
+            row[f"heldout_{score}_auroc"] = _auroc(
+                hit, group[f"heldout_{score}"].to_numpy(float)[known])
         row["hit_rate_beats_shuffled"] = float(hit[beats].mean()) if beats.any() else np.nan
         row["hit_rate_below_shuffled"] = (float(hit[~beats].mean()) if (~beats).any()
                                           else np.nan)

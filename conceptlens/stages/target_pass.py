@@ -32,7 +32,10 @@ class TargetPassSettings:
     sets are taken; ``k``: view -> top-k size (0: none); ``center_fraction``: the centre
     crop's side as a fraction of the shorter image side; ``gradcam_fraction``: the
     Grad-CAM window's (None: the centre crop's); ``gradcam_target``: ``predicted`` or
-    ``label`` (the probe's labels; the world: each image's main shape).
+    ``label`` (the probe's labels; the world: each image's main shape); ``reduction``:
+    how a conv map becomes one value per channel (mean, max); ``tokens``: how a token
+    output (ViT blocks, Swin stages) does (mean, max over the patch tokens, cls: the class
+    token; config key ``target.tokens``).
     """
 
     layers: Mapping[str, Sequence[str]]
@@ -43,6 +46,7 @@ class TargetPassSettings:
     gradcam_layer: str = "layer4"
     gradcam_target: str = "predicted"
     reduction: str = "mean"
+    tokens: str = "mean"
     batch_size: int = 64
     workers: int = 0
     precision: str = "float32"
@@ -122,7 +126,8 @@ def target_pass(split: str | Path, attributes: pd.DataFrame, target: Mapping,
     views = settings.views
     all_layers = list(dict.fromkeys(name for view in views for name in settings.layers[view]))
     check_layers(model, all_layers, "layers")
-    widths = layer_widths(model, all_layers, preprocess.input_size, torch_device)
+    widths = layer_widths(model, all_layers, preprocess.input_size, torch_device,
+                          settings.tokens)
     try:
         output_layer = output_layer_name(model)
     except ValueError:
@@ -155,7 +160,7 @@ def target_pass(split: str | Path, attributes: pd.DataFrame, target: Mapping,
         boxes["gradcam"], peaks, low_maps = gradcam_boxes(
             model, layer, preprocess, files, sizes, fraction, settings.batch_size,
             settings.workers, torch_device, labels, record=acts.get("full"),
-            reduction=settings.reduction)
+            reduction=settings.reduction, tokens=settings.tokens)
         cams = low_maps, peaks.astype(np.float32)
         log.info("Grad-CAM windows of %s of the shorter side around the maxima of %s%s",
                  fraction, settings.gradcam_layer,
@@ -172,7 +177,7 @@ def target_pass(split: str | Path, attributes: pd.DataFrame, target: Mapping,
                        for x in loader)
             with precision_context(settings.precision, torch_device):
                 record_activations(model, batches, layers, settings.reduction, torch_device,
-                                   out=acts[view])
+                                   out=acts[view], tokens=settings.tokens)
         k = int(settings.k.get(view, 0))
         topk[view] = {name: topk_sets(acts[view][name], k)
                       for name in settings.topk_layers if k and name in layers}

@@ -19,7 +19,8 @@ PROTOCOL = (
     "prompt minus similarity to the template alone). Contrast: the AUC of the activation "
     "between the images CLIP ranks as showing the concept (the top {fraction:.0%}) and the "
     "rest. A description beats its shuffled baseline when both scores are higher than "
-    "under at least {confidence:.0%} of the other neurons' distinct descriptions.")
+    "under at least {confidence:.0%} of the other neurons' descriptions (those that differ "
+    "from its own).")
 
 
 def _number(value: object, digits: int = 2) -> str:

@@ -10,7 +10,6 @@ import pandas as pd
 from conceptlens.report import table_models
 from conceptlens.report.sections.model import Section
 
-
 NO_GROUND_TRUTH = ("No layer of this run has ground truth (no planted concepts, no class "
                    "names): the tables of descriptions against it are left out; the evidence "
                    "section says how far each description can be trusted.")
