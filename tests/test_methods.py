@@ -95,3 +95,24 @@ def test_a_family_from_outside_plugs_into_the_workflow_without_touching_its_rule
     assert without.returncode != 0
     assert "methods.corr.family: 'correlation' is not a method family" in (
         without.stdout + without.stderr)
+
+
+def test_image_counts_larger_than_the_probe_set_are_fitted_with_a_note():
+    settings = methods.method_settings({"methods": {
+        "www": {"family": "www", "view": "center", "similarity": "cosine", "template": "t"},
+        "soft": {"family": "clip_dissect", "view": "full", "function": "soft_wpmi",
+                 "template": "t"},
+        "rr": {"family": "clip_dissect", "view": "full", "function": "rank_reorder",
+               "template": "t"},
+        "cos": {"family": "clip_dissect", "view": "full", "function": "cos", "template": "t"},
+    }})
+    fitted, notes = methods.fit_to_probe(settings, 30)
+    assert (fitted["www"]["k"], fitted["soft"]["top_k"]) == (30, 30)
+    assert int(30 * fitted["rr"]["top_fraction"]) == 2
+    assert fitted["cos"] == settings["cos"]
+    assert notes == [
+        "methods.www.k = 40 is more than the 30 probe images: lowered to 30",
+        "methods.soft.top_k = 100 is more than the 30 probe images: lowered to 30",
+        "methods.rr.top_fraction = 0.05 keeps fewer than 2 of the 30 probe images: "
+        "raised to 0.06667"]
+    assert methods.fit_to_probe(settings, 5000) == (settings, [])

@@ -88,7 +88,9 @@ def test_a_folder_without_ground_truth_runs_to_the_report(own_run):
     explorer = out / "report" / "explorer" / "index.html"
     assert explorer.is_file() and "explorer/index.html" in html
     # the evidence check has nothing to check without ground truth
-    assert len(pd.read_csv(out / "evidence" / "mine" / "check.csv")) == 0
+    check = pd.read_csv(out / "evidence" / "mine" / "check.csv")
+    assert (check["n_hits"] + check["n_misses"] == 0).all()
+    assert check["contrast_auc_auroc"].isna().all()
 
 
 @pytest.mark.slow
@@ -124,3 +126,29 @@ def test_one_call_reruns_what_the_folder_a_concept_set_and_a_setting_change(own_
     # one call did it all: nothing is left to do
     again = run_snakemake("-n", "--configfile", str(config), cwd=work)
     assert "Nothing to be done" in again.stdout + again.stderr, again.stdout[-2000:]
+
+
+@pytest.mark.slow
+def test_a_vision_transformer_runs_through_the_workflow(tmp_path):
+    """A random-weight torchvision vit_b_16: its last block's token outputs are reduced
+    over patch tokens, Grad-CAM reshapes them to the patch grid, every stage runs."""
+    work = tmp_path / "wf"
+    shutil.copytree(REPO, work, ignore=shutil.ignore_patterns(
+        ".venv", "results", ".snakemake", ".git", "__pycache__", "*.egg-info", ".pytest_cache"))
+    write_images(work / "photos", seed=9, n=12)
+    (work / "my_concepts.txt").write_text("circle\nsquare\nred\nblue\nstriped\ngrass\n")
+    block = "encoder.layers.encoder_layer_11"
+    config = own_config(work, run="own-vit", layers=[block],
+                        target={"source": "torchvision", "name": "vit_b_16", "weights": None},
+                        views={"gradcam_layer": block}, stability={"functions": []},
+                        report={"choose": {"best": 1, "worst": 0, "random": 0},
+                                "top_images": 1, "explorer_images": 2})
+    run_snakemake("--cores", "2", "--configfile", str(config), cwd=work)
+    out = work / "results" / "own-vit"
+    described = pd.read_parquet(out / "descriptions" / "mine" / "www" / f"{block}.parquet")
+    assert len(described) == 768
+    maps = np.load(out / "report" / "neuron_maps" / f"{block}.npz")
+    assert maps["maps"].shape == (768, 2, 14, 14)  # the 14 x 14 patch grid
+    evidence = pd.read_parquet(out / "evidence" / "mine" / "table.parquet")
+    assert set(evidence["layer"]) == {block} and len(evidence) == 768 * 9
+    assert (out / "report.pdf").stat().st_size > 10_000

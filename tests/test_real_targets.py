@@ -170,3 +170,25 @@ def test_config_errors_name_the_target_keys(tmp_path):
     with pytest.raises(ConfigError, match="probe.path is required"):
         config_with(target={"source": "torchvision", "name": "resnet18"},
                     probe={"source": "broden"})
+
+
+def test_probe_state_follows_the_folder_content(tmp_path):
+    import os
+
+    from conceptlens.probes import probe_state
+
+    folder = tmp_path / "photos"
+    (folder / "sub").mkdir(parents=True)
+    for name in ("a.png", "sub/b.jpg", "notes.txt"):
+        (folder / name).write_bytes(b"x" * 10)
+    count, first = probe_state({"source": "folder", "path": str(folder)})
+    assert count == 2  # the text file is no image
+    assert probe_state({"source": "folder", "path": str(folder), "limit": 1})[0] == 1
+    (folder / "c.png").write_bytes(b"y")  # an added image
+    added = probe_state({"source": "folder", "path": str(folder)})
+    assert added[0] == 3 and added[1] != first
+    (folder / "c.png").write_bytes(b"yy")  # replaced: another size
+    assert probe_state({"source": "folder", "path": str(folder)})[1] != added[1]
+    os.utime(folder / "a.png", ns=(1, 1))  # touched: another modification time
+    assert probe_state({"source": "folder", "path": str(folder)})[1] not in (first, added[1])
+    assert probe_state({"source": "folder", "path": str(tmp_path / "missing")}) is None

@@ -400,14 +400,14 @@ def test_select_fewer_than_asked_and_layer_independence():
 
 def test_a_layer_without_ground_truth_is_ranked_by_its_evidence():
     evidence = pd.DataFrame({"method": "m", "layer": "c", "unit": [0, 1, 2, 3],
-                             "simulation_pearson": [0.1, 0.8, np.nan, 0.8],
-                             "contrast_auc": [0.5, 0.6, 0.9, 0.7]})
+                             "contrast_auc": [0.1, 0.8, np.nan, 0.8],
+                             "simulation_pearson": [0.5, 0.6, 0.9, 0.7]})
     chosen = select_neurons(per_neuron_frame(), "m", ["a", "c"], {"best": 1, "worst": 1},
                             evidence=evidence)
     by_layer = chosen.groupby("layer")
     assert by_layer["ranked_by"].first().to_dict() == {"a": "ground truth", "c": "evidence"}
     c = chosen[chosen["layer"] == "c"]
-    # 0.8 ties: contrast 0.7 first; NaN simulation ranks last
+    # contrast 0.8 ties: simulation 0.7 first; a NaN contrast ranks last
     assert c["unit"].tolist() == [3, 2] and c["reason"].tolist() == ["best", "worst"]
     records = neuron_records(c, {("c", 3): "star", ("c", 2): "moon"},
                              {"c": np.arange(20).reshape(4, 5)}, 2)

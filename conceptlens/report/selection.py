@@ -2,8 +2,9 @@
 
 Per layer, the ranking method's neurons with ground truth are ordered by F1 (then CLIP
 cosine, then unit, so the order is total); a layer without ground truth (a real target's
-conv layers) is ordered by the evidence instead: the held-out simulation (Pearson), then
-the contrast AUC, then unit.  ``best`` takes the head, ``worst`` the tail (worst first),
+conv layers) is ordered by the evidence instead: the contrast AUC (on the world's layer4
+the evidence score that best tells hits from misses, README), then the simulation
+(Pearson), then unit.  ``best`` takes the head, ``worst`` the tail (worst first),
 ``random`` a seeded sample of the rest. The seed of a layer's sample is
 ``(seed, crc32(layer))``, so it does not depend on the other layers.
 """
@@ -18,7 +19,7 @@ import pandas as pd
 
 REASONS = ("best", "worst", "random")
 RANK_COLUMNS = ("f1", "clip_cos")
-EVIDENCE_RANK_COLUMNS = ("simulation_pearson", "contrast_auc")
+EVIDENCE_RANK_COLUMNS = ("contrast_auc", "simulation_pearson")
 
 
 def _ordered(rows: pd.DataFrame, columns: Sequence[str]) -> pd.DataFrame:
@@ -33,7 +34,7 @@ def rank_neurons(per_neuron: pd.DataFrame, method: str, layer: str,
     """Rows for one method and layer, best first, with a ``ranked_by`` column: those of
     ``per_neuron`` (metrics/<concepts>/per_neuron.parquet) by F1 descending, then CLIP
     cosine, then unit; where the layer has no ground truth, those of ``evidence``
-    (evidence/<concepts>/table.parquet) by held-out simulation, then contrast AUC."""
+    (evidence/<concepts>/table.parquet) by contrast AUC, then simulation."""
     rows = per_neuron[(per_neuron["method"] == method)
                       & (per_neuron["layer"].astype(str) == layer)].drop_duplicates("unit")
     if len(rows) or evidence is None:
@@ -50,7 +51,7 @@ def select_neurons(per_neuron: pd.DataFrame, method: str, layers: Sequence[str],
 
     choose: counts per layer, e.g. {"best": 2, "worst": 2, "random": 2} (missing = 0).
     Returns columns layer, unit, reason, ranked_by (``ground truth`` or ``evidence``, see
-    :func:`rank_neurons`), f1, clip_cos, simulation_pearson, contrast_auc (NaN where not
+    :func:`rank_neurons`), f1, clip_cos, contrast_auc, simulation_pearson (NaN where not
     ranked by them) in layer order, then best (best first), worst (worst first), random
     (ascending unit). A layer with fewer neurons gives what it has; no neuron appears
     twice.

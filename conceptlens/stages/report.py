@@ -32,7 +32,7 @@ def choose_report_neurons(per_neuron: PathLike, descriptions: Sequence[PathLike]
     """The ``report/neurons.json`` document: per layer, ``choose`` neurons of ``method``
     (best, worst, random by per-neuron F1 in ``per_neuron``, the concept set's
     ``per_neuron.parquet``; in a layer without ground truth, by the ``evidence`` table's
-    held-out simulation), each with its top concept (``descriptions`` of ``method`` on
+    contrast AUC), each with its top concept (``descriptions`` of ``method`` on
     ``concept_set``; other paths are ignored) and its first ``top_images`` top images
     under ``view`` (``topk`` files; other views are ignored)."""
     table = load_per_neuron(per_neuron)

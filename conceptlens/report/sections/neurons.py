@@ -170,7 +170,7 @@ def neurons_section(doc: Mapping, probe: ProbeImages,
     section = Section("neurons", "Neurons and their top images")
     by = {n["layer"]: n.get("ranked_by", "ground truth") for n in doc["neurons"]}
     basis = {"ground truth": "per-neuron F1 against the ground truth",
-             "evidence": "held-out simulation (the evidence section; no ground truth)"}
+             "evidence": "contrast AUC (the evidence section; no ground truth)"}
     ranked = "; ".join(f"{', '.join(layer for layer, b in by.items() if b == key)}: by {text}"
                        for key, text in basis.items() if key in by.values())
     section.text = (f"Neurons chosen by {doc['method']}'s descriptions on concept set "
