@@ -130,11 +130,25 @@ def check_config(config: dict) -> None:
     _check_analyses(config, valid_layers, methods)
 
 
+#: valid names an error lists in full; longer lists (a ViT's modules) show close matches
+MAX_LISTED_NAMES = 12
+
+
 def _check_names(key: str, given: list[str] | None, valid, what: str) -> None:
+    import difflib
+
+    valid = list(valid)
     unknown = [name for name in given or [] if name not in valid]
     if unknown:
+        if len(valid) <= MAX_LISTED_NAMES:
+            listed = ", ".join(valid)
+        else:
+            close = dict.fromkeys(m for name in unknown
+                                  for m in difflib.get_close_matches(name, valid, n=4))
+            listed = (f"{len(valid)} valid; close: {', '.join(close)}" if close
+                      else f"{len(valid)} valid, e.g. {', '.join(valid[:MAX_LISTED_NAMES])}")
         raise ConfigError(f"config key {key}: {', '.join(map(repr, unknown))} not {what} "
-                          f"({', '.join(valid)})")
+                          f"({listed})")
 
 
 def _check_concept_sets(config: dict) -> None:

@@ -180,3 +180,16 @@ def test_world_layer_list_matches_the_built_target_and_needs_no_torch():
     out = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True,
                          check=True)
     assert out.stdout.strip() == "False"
+
+
+def test_a_long_list_of_valid_names_shows_close_matches_only():
+    from conceptlens.config import _check_names
+
+    modules = [f"encoder.layers.encoder_layer_{i}.mlp.{j}" for i in range(12) for j in range(5)]
+    with pytest.raises(ConfigError) as err:
+        _check_names("layers", ["encoder.layers.encoder_layer_11.mlp.9"], modules, "a layer")
+    message = str(err.value)
+    assert "60 valid; close: encoder.layers.encoder_layer_11.mlp." in message
+    assert len(message) < 400
+    with pytest.raises(ConfigError, match=r"\(a, b\)"):
+        _check_names("layers", ["c"], ["a", "b"], "a layer")

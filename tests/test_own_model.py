@@ -105,7 +105,8 @@ def test_one_call_reruns_what_the_folder_a_concept_set_and_a_setting_change(own_
         f.write("cross\nmoon\n")
     # class names for fc (line i names class i): fc gets ground truth
     words = ["circle", "square", "triangle", "star", "cross"]
-    (work / "classes.txt").write_text("\n".join(words[i % 5] for i in range(1000)) + "\n")
+    (work / "classes.txt").write_text("\n".join(f"{words[i % 5]} {i}" for i in range(1000))
+                                      + "\n")
     config = own_config(work, methods={"www": {"k": 10}},
                         target={"source": "torchvision", "name": "resnet18", "weights": None,
                                 "class_names": "classes"},
@@ -140,7 +141,8 @@ def test_a_vision_transformer_runs_through_the_workflow(tmp_path):
     block = "encoder.layers.encoder_layer_11"
     config = own_config(work, run="own-vit", layers=[block],
                         target={"source": "torchvision", "name": "vit_b_16", "weights": None},
-                        views={"gradcam_layer": block}, stability={"functions": []},
+                        views={"gradcam_layer": block},
+                        stability={"layers": [block], "functions": []},
                         report={"choose": {"best": 1, "worst": 0, "random": 0},
                                 "top_images": 1, "explorer_images": 2})
     run_snakemake("--cores", "2", "--configfile", str(config), cwd=work)
