@@ -6,6 +6,8 @@
 ``conceptlens describe IMAGE_FOLDER --concepts FILE [--target ...] [--layer ...]
 [--method ...] [--out table.csv]`` describes a target's neurons on a folder of images in
 one go, without a config (``conceptlens.quick``); by default the shipped world models.
+With ``--report DIR`` it runs the workflow on the folder instead, from the same options
+(``conceptlens.folder_report``): the report, the evidence and the neuron explorer.
 """
 
 from __future__ import annotations
@@ -176,6 +178,12 @@ def _add_describe(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--out", type=Path, default=None,
                    help="write the descriptions table as CSV (lists joined by |; .parquet keeps "
                    "them as lists) instead of printing a summary")
+    p.add_argument("--report", type=Path, default=None, metavar="DIR",
+                   help="run the workflow on the folder instead, into DIR: report.html, "
+                        "report.pdf, the evidence of every description and the neuron "
+                        "explorer under DIR/results/describe/ (every unit)")
+    p.add_argument("--cores", type=int, default=None,
+                   help="with --report: cores of the workflow (default: all)")
     p.set_defaults(func=run_describe)
 
 
@@ -191,6 +199,12 @@ def run_describe(args: argparse.Namespace) -> int:
     def note(message: str) -> None:
         print(f"conceptlens describe: {message}", file=sys.stderr)
 
+    if args.report is not None:
+        try:
+            return describe_report(args, note)
+        except (ValueError, FileNotFoundError, OfflineWeightsError, MissingWeightsError,
+                MissingRequirementsError) as err:
+            raise SystemExit(f"conceptlens describe: {option_message(err)}") from None
     try:
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always", UserWarning)
@@ -214,6 +228,70 @@ def run_describe(args: argparse.Namespace) -> int:
     save_description_table(table, args.out)
     print(f"wrote {args.out} ({len(table)} units)")
     return 0
+
+
+def describe_report(args: argparse.Namespace, note: Callable[[str], None]) -> int:
+    """``describe --report DIR``: the workflow on the folder, from the same options."""
+    from conceptlens.folder_report import CONCEPT_SET, folder_config, run_folder_report
+    from conceptlens.io.concepts import write_concept_set
+    from conceptlens.io.descriptions import load_descriptions
+    from conceptlens.probes import probe_state
+    from conceptlens.quick import (
+        REAL_CENTER_FRACTION,
+        WORLD_CENTER_FRACTION,
+        DescribeError,
+        clip_spec,
+        load_concepts,
+        method_settings,
+        summary_frame,
+        target_spec,
+        www_k,
+    )
+
+    if args.units is not None or args.out is not None:
+        raise DescribeError("--units and --out do not apply with --report (the workflow "
+                            "describes every unit and writes its own files)")
+    if not args.folder.is_dir():
+        raise DescribeError(f"image folder {str(args.folder)!r} does not exist")
+    spec = target_spec(args.target, args.weights, args.arch, args.input_size)
+    settings = method_settings(args.method, args.k, args.alpha, args.kappa, args.template)
+    state = probe_state({"source": "folder", "path": str(args.folder)})
+    if "k" in settings and state:
+        settings["k"] = www_k(args.k, settings["k"], state[0])
+    clip = clip_spec(args.clip, args.pretrained) if args.clip or args.pretrained else None
+    layers = args.layers or [_output_layer(spec)]
+    out = args.report.expanduser().resolve()
+    out.mkdir(parents=True, exist_ok=True)
+    concepts_file = out / f"{CONCEPT_SET}.txt"
+    write_concept_set(concepts_file, load_concepts(args.concepts))
+    fraction = args.center_fraction or (WORLD_CENTER_FRACTION if spec["source"] == "world"
+                                        else REAL_CENTER_FRACTION)
+    config = folder_config(
+        args.folder, concepts_file, target=spec, layers=layers, method=args.method,
+        settings=settings, clip=clip, views={
+            "center_fraction": fraction, "gradcam_layer": args.gradcam_layer,
+            "gradcam_fraction": args.gradcam_fraction, "gradcam_target": args.gradcam_target},
+        precision=args.precision, tokens=args.tokens, device=args.device,
+        batch_size=args.batch_size, workers=args.workers)
+    note(f"running the workflow in {out} (log: {out / 'snakemake.log'})")
+    run = run_folder_report(config, out, args.cores)
+    described = load_descriptions(sorted((run / "descriptions" / CONCEPT_SET / args.method)
+                                         .glob("*.parquet")))
+    print(summary_frame(described).to_string(index=False))
+    for name in ("report.html", "report.pdf", "report/explorer/index.html",
+                 f"evidence/{CONCEPT_SET}/table.csv"):
+        note(f"wrote {run / name}")
+    return 0
+
+
+def _output_layer(spec: dict) -> str:
+    """The target's last linear layer (describe's default layer), from the model itself."""
+    from conceptlens.ground_truth import output_layer_name
+    from conceptlens.models.zoo import load_target
+
+    if spec["source"] == "world":
+        return "fc"
+    return output_layer_name(load_target(spec, "cpu")[0])
 
 
 SUBCOMMANDS: list[Callable[[argparse._SubParsersAction], None]] = [_add_convis, _add_describe]

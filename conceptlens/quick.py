@@ -410,4 +410,4 @@ def summary_frame(table: pd.DataFrame) -> pd.DataFrame:
 
     return pd.DataFrame({"layer": table["layer"], "unit": table["unit"],
                          "concepts": table["concepts"].map(", ".join),
-                         "score": table["scores"].map(lambda s: f"{s[0]:.4f}" if s else "")})
+                         "score": table["scores"].map(lambda s: f"{s[0]:.4f}" if len(s) else "")})

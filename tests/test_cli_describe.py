@@ -248,3 +248,27 @@ def test_same_descriptions_as_the_workflow(tmp_path):
             flow = pd.read_parquet(out / "descriptions" / "world" / method / f"{layer}.parquet")
             mine = quick[quick["layer"] == layer].reset_index(drop=True)
             pd.testing.assert_frame_equal(mine[COLUMNS], flow[COLUMNS])
+
+
+@pytest.mark.slow
+def test_report_runs_the_workflow_on_the_folder_with_the_same_descriptions(world, www_fc,
+                                                                         tmp_path, capsys):
+    """describe --report: report.html / .pdf, the evidence and the explorer of the folder,
+    with the descriptions describe prints without --report."""
+    images, concepts, _ = world
+    out = tmp_path / "report"
+    assert main(["describe", str(images), "--concepts", str(concepts), "--report", str(out),
+                 "--cores", "2"]) == 0
+    run = out / "results" / "describe"
+    for name in ("report.html", "report.pdf", "report/explorer/index.html",
+                 "evidence/concepts/table.csv"):
+        assert (run / name).stat().st_size > 0, name
+    html = (run / "report.html").read_text()
+    assert "Evidence for the descriptions" in html
+    described = pd.read_parquet(run / "descriptions" / "concepts" / "www" / "fc.parquet")
+    assert described["concept"].tolist() == www_fc["concept"].tolist()
+    printed = capsys.readouterr().out
+    assert printed.splitlines()[0].split() == ["layer", "unit", "concepts", "score"]
+    with pytest.raises(SystemExit, match="--units and --out do not apply with --report"):
+        main(["describe", str(images), "--concepts", str(concepts), "--report", str(out),
+              "--units", "0"])
