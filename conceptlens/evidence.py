@@ -10,8 +10,11 @@ The protocol, held-out halves.  The probe set is split once into two halves by
 2. *Score on the evaluation half* (the other images, full view): the prediction of
    concept c for an image v is ``cos(v, t_c) - cos(v, t_0)`` (the method's template, t_0
    the template alone, as in WWW's score).  **Simulation** (Linear Explanations, Oikarinen
-   & Weng, ICML 2024): Pearson and Spearman correlation over the evaluation images of the
-   neuron's activation with the prediction of a description.  **Contrast** (in the spirit
+   & Weng, ICML 2024): Pearson and Spearman correlation of the neuron's activation with
+   the prediction of a description over the neuron's *top-and-random* evaluation images
+   (its ``simulation_fraction`` most activating ones and as many others at random, as
+   Bills et al. 2023 score explanations; over all images a sparse neuron's correlation is
+   dominated by the many images it ignores).  **Contrast** (in the spirit
    of CoSy, Kopf et al., NeurIPS 2024, on real images): the concept images are the top
    ``contrast_fraction`` of the evaluation half by prediction (at least one, and at least
    one left over), ``contrast_auc`` the AUC (Mann-Whitney, ties averaged) of the
@@ -164,8 +167,16 @@ def top_fraction_mask(predictions: np.ndarray, fraction: float) -> np.ndarray:
     if n == 0:
         return mask
     count = min(max(1, int(round(fraction * n))), max(n - 1, 1))
-    rows = np.ascontiguousarray(-np.asarray(predictions, np.float64).T)  # (n_labels, n)
-    top = np.argsort(rows, axis=1, kind="stable")[:, :count]
+    return top_count_mask(predictions, count)
+
+
+def top_count_mask(values: np.ndarray, count: int) -> np.ndarray:
+    """bool (n, c): the ``count`` highest values of each column of values (n, c) (ties to
+    the earlier row; all rows where there are fewer)."""
+    values = np.asarray(values, np.float64)
+    mask = np.zeros(values.shape, bool)
+    rows = np.ascontiguousarray(-values.T)  # (c, n)
+    top = np.argsort(rows, axis=1, kind="stable")[:, :max(0, min(count, len(values)))]
     np.put_along_axis(mask.T, top, True, axis=1)
     return mask
 
@@ -210,20 +221,74 @@ def contrast_diff_matrix(activations: np.ndarray, positives: np.ndarray) -> np.n
     return diff
 
 
+#: the fewest top images of a simulation (small evaluation halves: up to half of them)
+MIN_SIMULATION_TOP = 10
+
+
+def top_and_random_mask(activations: np.ndarray, fraction: float, seed: int = HALF_SEED
+                        ) -> np.ndarray:
+    """bool (n_images, n_neurons): each neuron's simulation images, *top and random* (as
+    Bills et al. 2023 and Linear Explanations score explanations): its ``fraction`` most
+    activating images (at least :data:`MIN_SIMULATION_TOP`, at most half of the images)
+    and as many of the others drawn at random (seeded)."""
+    a = np.asarray(activations, np.float64)
+    n = len(a)
+    count = min(max(int(round(fraction * n)), MIN_SIMULATION_TOP), n // 2)
+    top = top_count_mask(a, max(count, 1 if n else 0))
+    if n < 2:
+        return top
+    draw = np.random.default_rng(seed).random(a.shape)
+    draw[top] = -np.inf
+    return top | top_count_mask(draw, count)  # count <= n // 2: enough others
+
+
+def masked_pearson_matrix(a: np.ndarray, b: np.ndarray, mask: np.ndarray) -> np.ndarray:
+    """Pearson correlation of every column j of a (n, p) with every column of b (n, q),
+    over the rows where mask[:, j] (bool (n, p)): (p, q) float64; NaN where a's column is
+    constant on those rows (or there are fewer than 2), 0 where only b's is (a constant
+    prediction predicts nothing).  Matrix products of the masked sums."""
+    a = np.asarray(a, np.float64)
+    b = np.asarray(b, np.float64)
+    if not len(a):
+        return np.full((a.shape[1], b.shape[1]), np.nan)
+    a = a - a.mean(axis=0)
+    b = b - b.mean(axis=0)
+    w = np.asarray(mask, np.float64)
+    n = w.sum(axis=0)[:, None]
+    wa = w * a
+    sa, saa = wa.sum(axis=0)[:, None], (wa * a).sum(axis=0)[:, None]
+    sb, sbb, sab = w.T @ b, w.T @ (b * b), wa.T @ b
+    with np.errstate(invalid="ignore", divide="ignore"):
+        var_a = saa - sa * sa / n
+        var_b = sbb - sb * sb / n
+        r = (sab - sa * sb / n) / np.sqrt(var_a * var_b)
+    scale_a, scale_b = np.abs(a).max(initial=0.0), np.abs(b).max(initial=0.0)
+    flat_a = (n < 2) | (var_a <= 1e-12 * max(scale_a, 1e-300) ** 2 * n)
+    flat_b = var_b <= 1e-12 * max(scale_b, 1e-300) ** 2 * n
+    r = np.clip(np.nan_to_num(r, nan=0.0), -1.0, 1.0)
+    r[np.broadcast_to(flat_b, r.shape)] = 0.0  # a description constant there predicts nothing
+    r[np.broadcast_to(flat_a, r.shape)] = np.nan
+    return r
+
+
 def score_matrices(activations: np.ndarray, predictions: np.ndarray,
-                   contrast_fraction: float = 0.1) -> dict[str, np.ndarray]:
+                   contrast_fraction: float = 0.1, simulation_fraction: float = 0.1
+                   ) -> dict[str, np.ndarray]:
     """Every score of every neuron under every label: {score name (:data:`SCORES`): (n_neurons,
     n_labels)} from activations (n_images, n_neurons) and predictions (n_images, n_labels)
-    on the same images."""
+    on the same images.  Simulation is scored on each neuron's top-and-random images
+    (:func:`top_and_random_mask` with ``simulation_fraction``; Spearman: the Pearson of the
+    ranks over all the images, on those), contrast on all the images."""
     a = np.asarray(activations, np.float64)
     p = np.asarray(predictions, np.float64)
     if a.shape[0] != p.shape[0]:
         raise ValueError(f"{a.shape[0]} images of activations, {p.shape[0]} of predictions")
     ranks = average_ranks(a)
     concept_images = top_fraction_mask(p, contrast_fraction)
+    simulated = top_and_random_mask(a, simulation_fraction)
     return {
-        "simulation_pearson": pearson_matrix(a, p),
-        "simulation_spearman": pearson_matrix(ranks, average_ranks(p)),
+        "simulation_pearson": masked_pearson_matrix(a, p, simulated),
+        "simulation_spearman": masked_pearson_matrix(ranks, average_ranks(p), simulated),
         "contrast_auc": auc_from_ranks(ranks, concept_images),
         "contrast_diff": contrast_diff_matrix(a, concept_images),
     }
@@ -274,7 +339,8 @@ def most_frequent(labels: np.ndarray) -> int:
 
 def layer_evidence(activations: np.ndarray, predictions: np.ndarray, own: np.ndarray,
                    constant: int | None = None, contrast_fraction: float = 0.1,
-                   significance: float = 0.05) -> dict[str, np.ndarray]:
+                   significance: float = 0.05, simulation_fraction: float = 0.1
+                   ) -> dict[str, np.ndarray]:
     """The evidence scores of one layer's neurons on the evaluation images.
 
     activations: (n_images, n_neurons); predictions: (n_images, n_labels) of the layer's
@@ -293,7 +359,8 @@ def layer_evidence(activations: np.ndarray, predictions: np.ndarray, own: np.nda
     constant = most_frequent(own) if constant is None else int(constant)
     out: dict[str, np.ndarray] = {}
     beats = np.ones(n, bool)
-    for name, matrix in score_matrices(activations, predictions, contrast_fraction).items():
+    for name, matrix in score_matrices(activations, predictions, contrast_fraction,
+                                       simulation_fraction).items():
         mean, p = shuffled_baseline(matrix, own)
         out[name] = matrix[np.arange(n), own]
         out[f"{name}_shuffled"], out[f"{name}_p"] = mean, p

@@ -11,8 +11,7 @@ from conceptlens.workflow import rule_context
 with rule_context(snakemake) as log:
     p, inp, out = snakemake.params, snakemake.input, snakemake.output
     stability = {Path(path).stem: str(path) for path in getattr(inp, "stability", [])}
-    evidence = evidence_plan(p.plan, p.settings.get("contrast_fraction", 0.1),
-                             p.settings.get("significance", 0.05), stability, log)
+    evidence = evidence_plan(p.plan, stability=stability, log=log, **p.settings)
     save_evidence(evidence, out.table, out.csv)
     save_evidence_summary(evidence_summary(evidence), out.summary, out.summary_json,
                           dict(p.settings))

@@ -21,11 +21,12 @@ from conceptlens.evidence import (
     concept_predictions,
     evidence_flags,
     layer_evidence,
+    masked_pearson_matrix,
     most_frequent,
-    pearson_matrix,
     selection_half,
     shuffled_baseline,
     spearman_matrix,
+    top_and_random_mask,
     top_fraction_mask,
 )
 from conceptlens.io.evidence import (
@@ -74,9 +75,34 @@ def test_a_neuron_firing_on_its_concept_simulates_it_and_beats_the_shuffled_base
     assert (ev["contrast_diff"] > 3).all() and (ev["contrast_diff_shuffled"] < 0).all()
     assert ev["beats_shuffled"].all()
     # the constant baseline: every label appears once, so the first one
+    simulated = top_and_random_mask(activations, 0.1)
     assert np.allclose(ev["simulation_pearson_constant"],
-                       pearson_matrix(activations, predictions)[:, 0])
+                       masked_pearson_matrix(activations, predictions, simulated)[:, 0])
     assert ev["simulation_pearson_constant"][0] == pytest.approx(1.0)
+
+
+def test_simulation_images_are_the_top_and_as_many_random_ones():
+    rng = np.random.default_rng(0)
+    activations = rng.normal(size=(200, 5))
+    mask = top_and_random_mask(activations, 0.1)
+    assert (mask.sum(axis=0) == 40).all()  # 20 top (10%), 20 others
+    top = np.argsort(-activations, axis=0)[:20]
+    assert all(mask[top[:, j], j].all() for j in range(5))
+    assert np.array_equal(mask, top_and_random_mask(activations, 0.1))  # seeded
+    # small sets: at least MIN_SIMULATION_TOP top images, at most half of the images
+    assert (top_and_random_mask(rng.normal(size=(30, 2)), 0.1).sum(axis=0) == 20).all()
+    assert (top_and_random_mask(rng.normal(size=(7, 2)), 0.1).sum(axis=0) == 6).all()
+    predictions = rng.normal(size=(200, 3))
+    masked = masked_pearson_matrix(activations, predictions, mask)
+    for j in range(5):
+        rows = mask[:, j]
+        for c in range(3):
+            expected = np.corrcoef(activations[rows, j], predictions[rows, c])[0, 1]
+            assert masked[j, c] == pytest.approx(expected)
+    flat = masked_pearson_matrix(activations, np.ones((200, 1)), mask)
+    assert (flat == 0).all()  # a constant prediction predicts nothing
+    assert np.isnan(masked_pearson_matrix(np.ones((200, 1)), predictions,
+                                          np.ones((200, 1), bool))).all()
 
 
 def test_random_neurons_do_not_beat_their_shuffled_baseline():

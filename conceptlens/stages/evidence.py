@@ -132,6 +132,7 @@ def heldout_choice(step: Mapping, loaders: _Loaders | None = None,
 
 
 def _evidence_step(step: Mapping, contrast_fraction: float, significance: float,
+                   simulation_fraction: float,
                    stability: Mapping[str, str] | None, loaders: _Loaders,
                    log: logging.Logger) -> tuple[pd.DataFrame, np.ndarray, bool]:
     """The evidence of one method on one layer, one row per neuron (``agreement`` NaN and
@@ -169,11 +170,13 @@ def _evidence_step(step: Mapping, contrast_fraction: float, significance: float,
                                       text_emb[labels], template_emb)
     eval_acts = acts[evaluation]
     scores = layer_evidence(eval_acts, predictions, own_reported,
-                            contrast_fraction=contrast_fraction, significance=significance)
+                            contrast_fraction=contrast_fraction, significance=significance,
+                            simulation_fraction=simulation_fraction)
     if chosen:
         of_heldout = layer_evidence(eval_acts, predictions, own_heldout,
                                     contrast_fraction=contrast_fraction,
-                                    significance=significance)
+                                    significance=significance,
+                                    simulation_fraction=simulation_fraction)
         scores.update({f"heldout_{name}": of_heldout[name] for name in HELDOUT_SCORES})
     else:
         scores.update({f"heldout_{name}": np.full(n_neurons, np.nan)
@@ -216,6 +219,7 @@ def _evidence_step(step: Mapping, contrast_fraction: float, significance: float,
 
 
 def evidence_plan(plan: Sequence[Mapping], contrast_fraction: float = 0.1,
+                  simulation_fraction: float = 0.1,
                   significance: float = 0.05, stability: Mapping[str, str] | None = None,
                   log: logging.Logger = _LOG) -> pd.DataFrame:
     """The evidence table of every step of ``plan``: one row per (method, layer, unit),
@@ -233,6 +237,7 @@ def evidence_plan(plan: Sequence[Mapping], contrast_fraction: float = 0.1,
     frames, constants, groups = [], [], {}
     for step in plan:
         frame, constant, chosen = _evidence_step(step, contrast_fraction, significance,
+                                                 simulation_fraction,
                                                  stability, loaders, log)
         key = (str(Path(step["inputs"]["descriptions"]).parent.parent), str(step["layer"]))
         groups.setdefault(key, []).append(len(frames))
