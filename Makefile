@@ -3,15 +3,16 @@ SHELL := /bin/bash
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
-APT_PACKAGES := wordnet-base poppler-utils libharfbuzz-subset0 munge slurmctld slurmd slurm-client
+APT_PACKAGES := wordnet-base poppler-utils libharfbuzz-subset0 munge slurmctld slurmd slurm-client chromium
 STAMP := $(VENV)/.installed
 
 .PHONY: setup apt demo test test-fast lint format world-models benchmarks benchmark-tiny benchmark-training clean
 
 setup: apt $(STAMP)
 
-# System packages the workflow uses (WordNet data, pdftotext) and the single-node SLURM of
-# tests/test_cluster.py (munge, slurmctld, slurmd, slurm-client); installed when missing.
+# System packages the workflow uses (WordNet data, pdftotext), the single-node SLURM of
+# tests/test_cluster.py (munge, slurmctld, slurmd, slurm-client) and the headless Chromium of
+# the explorer's browser test and benchmark; installed when missing.
 apt:
 	@missing=""; for p in $(APT_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
 	if [ -n "$$missing" ]; then \

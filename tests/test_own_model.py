@@ -87,6 +87,13 @@ def test_a_folder_without_ground_truth_runs_to_the_report(own_run):
     # the explorer: one card per described neuron
     explorer = out / "report" / "explorer" / "index.html"
     assert explorer.is_file() and "explorer/index.html" in html
+    from conceptlens.report.explorer import read_explorer_data
+
+    data = read_explorer_data(explorer.parent)
+    layers = [layer["name"] for layer in data["layers"]]
+    cards = sorted((layers[c["layer"]], c["unit"]) for c in data["cards"])
+    assert cards == sorted([("layer4", u) for u in range(512)] + [("fc", u) for u in range(1000)])
+    assert all(len(c["methods"]) == 9 for c in data["cards"])  # every method side by side
     # the evidence check has nothing to check without ground truth
     check = pd.read_csv(out / "evidence" / "mine" / "check.csv")
     assert (check["n_hits"] + check["n_misses"] == 0).all()
