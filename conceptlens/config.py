@@ -76,10 +76,11 @@ def _check_target(config: dict) -> None:
     if probe.get("source", "world") != "world" and not probe.get("path"):
         raise ConfigError(f"config key probe.path is required for probe.source "
                           f"{probe.get('source')!r}")
-    if (source == "world") != (probe.get("source", "world") == "world"):
-        raise ConfigError("config keys target.source and probe.source: the world target "
-                          "goes with the world probe set, and real models with real images "
-                          f"(got target {source!r}, probe {probe.get('source', 'world')!r})")
+    if source != "world" and probe.get("source", "world") == "world":
+        raise ConfigError("config keys target.source and probe.source: the world probe set "
+                          "goes with the world target (its planted ground truth is the world "
+                          f"target's); give a real model real images (got target {source!r}, "
+                          "probe 'world')")
 
 
 def check_config(config: dict) -> None:

@@ -44,6 +44,9 @@ WORLD = config["world"]
 TARGET = config["target"]
 PROBE = config["probe"]
 WORLD_PROBE = PROBE["source"] == "world"
+# The planted ground truth (every layer's units): the world target on the world probe set.
+# The world target on a folder of images has its fc classes' names only, like a real one.
+PLANTED_GROUND_TRUTH = TARGET["source"] == "world" and WORLD_PROBE
 WORLD_MODELS = config["world_models"]
 GROUND_TRUTH = config["ground_truth"]
 LAYERS = config["layers"]

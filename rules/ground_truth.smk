@@ -21,6 +21,6 @@ rule neuron_ground_truth:
     params:
         layers=LAYERS,
         auroc_threshold=GROUND_TRUTH["auroc_threshold"],
-        target=target_spec(),
+        planted=PLANTED_GROUND_TRUTH,
     script:
         "../scripts/neuron_ground_truth.py"

@@ -27,7 +27,7 @@ rule metric_text_embeddings:
         clip=config["clip_models"][config["metrics"]["clip_model"]],
         pretrained=clip_pretrained(config["metrics"]["clip_model"]),
         device=config["device"],
-        world_target=TARGET["source"] == "world",
+        world_target=PLANTED_GROUND_TRUTH,
     script:
         "../scripts/metric_text_embeddings.py"
 

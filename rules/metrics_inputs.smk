@@ -3,9 +3,10 @@
 
 def ground_truth_text_sources():
     """What the texts a ground-truth table can name are read from, before the table
-    exists: nothing for the world target (its vocabulary), else the class-names file or,
-    without one, the target's class names (activations/target.json)."""
-    if TARGET["source"] == "world":
+    exists: nothing for the planted ground truth (the world's vocabulary), else the
+    class-names file or, without one, the target's class names (activations/target.json).
+    """
+    if PLANTED_GROUND_TRUTH:
         return []
     return class_names_file() or [results("activations/target.json")]
 

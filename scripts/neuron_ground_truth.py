@@ -7,6 +7,6 @@ from conceptlens.workflow import rule_context
 with rule_context(snakemake) as log:
     p, inp, out = snakemake.params, snakemake.input, snakemake.output
     table = ground_truth_table(inp.split, inp.target, inp.activations, p.layers,
-                               p.target["source"] == "world", inp.class_names,
+                               p.planted, inp.class_names,
                                p.auroc_threshold, log)
     save_ground_truth(table, out.parquet, out.csv)

@@ -159,7 +159,7 @@ def test_config_errors_name_the_target_keys(tmp_path):
         path.write_text(yaml.safe_dump({"base": "config.yaml", **overrides}))
         return load_config(path)
 
-    with pytest.raises(ConfigError, match="goes with the world probe"):
+    with pytest.raises(ConfigError, match="the world probe set goes with the world target"):
         config_with(target={"source": "torchvision", "name": "resnet18"})
     with pytest.raises(ConfigError, match="layers: unknown layer.*'layer5'.*resnet18"):
         config_with(target={"source": "torchvision", "name": "resnet18"},

@@ -178,14 +178,14 @@ def test_adding_a_concept_set_recomputes_only_what_reads_concept_texts(tiny_worl
     proc = run_snakemake("-n", "--configfile", "configs/tiny-world.yaml", "--config",
                          f"concept_sets={{'world': None, 'extra': '{extra}'}}", cwd=tiny_world)
     jobs = dry_run_jobs(proc.stdout)
-    # the new set's text embeddings (CLIP's, and the metric models'), scores, metrics and
-    # stability rows, and the report
+    # the new set's text embeddings (CLIP's, and the metric models'), scores, metrics,
+    # stability rows and evidence, and the report
     # that shows them; no image stage, no ConVis job and no neuron selection runs again
     # (the requirements are checked when the run starts: no job, so nothing downstream
     # looks out of date)
     assert set(jobs) == {"concept_set", "clip_text_embeddings",
                          "describe", "metric_text_embeddings", "metrics", "stability",
-                         "stability_table", "report", "all"}
+                         "stability_table", "evidence", "evidence_check", "report", "all"}
     assert jobs["describe"] == 1 and jobs["metrics"] == 1  # the new set only
     assert jobs["stability"] == 1  # soft_wpmi and wpmi on the new set only
 
@@ -280,9 +280,11 @@ def test_each_clip_model_embeds_only_the_image_sets_its_methods_read():
     for view in ("full", "center", "gradcam"):  # www, gradcam_*, soft_wpmi, ... read these
         assert f"views/{view}/boxes.parquet" in inputs["world"], view
     assert "topk/center" in inputs["world"] and "topk/gradcam" in inputs["world"]
-    # the second CLIP embeds its one set: the centre view of every image (no top-k files)
+    # the second CLIP embeds its method's set, the centre view of every image (no top-k
+    # files), and the full view of every image its descriptions' evidence is scored on
     assert "views/center/boxes.parquet" in inputs["other"] and "topk/" not in inputs["other"]
-    assert "views/full" not in inputs["other"] and "views/gradcam" not in inputs["other"]
+    assert "views/full/boxes.parquet" in inputs["other"]
+    assert "views/gradcam" not in inputs["other"]
 
 
 def _rule_inputs(dry_run_output: str, rule: str) -> list[str]:

@@ -1,8 +1,9 @@
 """Stage of rule ``neuron_ground_truth``: the concepts known for the target's neurons.
 
-The world: fc units = class names, conv channels = the attribute value they detect
-(AUROC).  Real classifiers: the output layer's units = their classes' synonyms (from
-``target.class_names`` or the weights' categories); other layers have none.
+The world target on the world probe set: fc units = class names, conv channels = the
+attribute value they detect (AUROC).  Real classifiers, and the world target on a folder of
+images: the output layer's units = their classes' synonyms (from ``target.class_names`` or
+the weights' categories); other layers have none.
 """
 
 from __future__ import annotations
@@ -16,12 +17,14 @@ _LOG = logging.getLogger(__name__)
 
 
 def ground_truth_table(split: str, target_summary: str, activations: Sequence[str],
-                       layers: Sequence[str], world_target: bool, class_names: Sequence[str],
+                       layers: Sequence[str], planted: bool, class_names: Sequence[str],
                        auroc_threshold: float, log: logging.Logger = _LOG) -> pd.DataFrame:
     """The ground-truth table (:mod:`conceptlens.io.ground_truth`) from the probe split,
     the target summary of its pass, the full view's activations of ``layers`` (files in
     that order) and, for a real target, its class-names file (``class_names``: [] or
-    [path])."""
+    [path]).  ``planted``: the world target on the world probe set, whose images'
+    attributes give every layer's ground truth; otherwise only a classifier's output
+    units have one (their classes)."""
     from conceptlens.ground_truth import neuron_ground_truth, synonym_ground_truth
     from conceptlens.io.activations import load_activations, load_target_summary
     from conceptlens.io.concepts import read_class_synonyms
@@ -36,7 +39,7 @@ def ground_truth_table(split: str, target_summary: str, activations: Sequence[st
     # the target's class names and classifier layer, as its pass found them
     summary = load_target_summary(target_summary)
     classes, output = summary["classes"], summary["output_layer"]
-    if world_target:
+    if planted:
         table = neuron_ground_truth(acts, attributes, classes, auroc_threshold)
     else:
         if class_names:
