@@ -8,6 +8,12 @@
 # (configs/imagenet-resnet50.yaml) is complete; an overlay (configs/tiny-world.yaml)
 # names the file it changes with `base: config.yaml`.
 if not workflow.overwrite_configfiles:
+    # A YAML error stops here naming the file, line and column (Snakemake's message
+    # names neither; for --configfile files: conceptlens check-config FILE).
+    sys.path.insert(0, workflow.basedir)
+    from conceptlens.config import read_config_file
+
+    read_config_file("config.yaml")
 
     configfile: "config.yaml"
 

@@ -8,6 +8,10 @@
 one go, without a config (``conceptlens.quick``); by default the shipped world models.
 With ``--report DIR`` it runs the workflow on the folder instead, from the same options
 (``conceptlens.folder_report``): the report, the evidence and the neuron explorer.
+
+``conceptlens check-config FILE...`` checks workflow config files as the workflow does
+(YAML syntax with file, line and column; ``base:`` overlays; schema; cross-key checks), run
+in the workflow folder: Snakemake's own message for a broken ``--configfile`` names no line.
 """
 
 from __future__ import annotations
@@ -294,7 +298,35 @@ def _output_layer(spec: dict) -> str:
     return output_layer_name(load_target(spec, "cpu")[0])
 
 
-SUBCOMMANDS: list[Callable[[argparse._SubParsersAction], None]] = [_add_convis, _add_describe]
+def _add_check_config(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "check-config", help="check workflow config files before a run",
+        description="Check config files as the workflow does, run in the workflow folder: YAML "
+        "syntax (file, line, column), base: overlays, the schema and the cross-key checks.")
+    p.add_argument("files", type=Path, nargs="+", metavar="FILE", help="config file(s)")
+    p.set_defaults(func=_check_config_files)
+
+
+def _check_config_files(args: argparse.Namespace) -> int:
+    """One line per file: what it configures, or its first error; exit 2 on any error."""
+    from conceptlens.config import ConfigError, load_config
+
+    failed = False
+    for path in args.files:
+        try:
+            config = load_config(path)
+        except ConfigError as err:
+            print(f"{path}: {err}" if str(path) not in str(err) else str(err), file=sys.stderr)
+            failed = True
+            continue
+        print(f"{path}: valid (run {config['run']!r}, target {config['target']['source']}, "
+              f"probe {config['probe']['source']}, {len(config.get('methods') or {})} method "
+              f"entries, layers {', '.join(config['layers'])})")
+    return 2 if failed else 0
+
+
+SUBCOMMANDS: list[Callable[[argparse._SubParsersAction], None]] = [
+    _add_convis, _add_describe, _add_check_config]
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -190,6 +190,28 @@ def _check_analyses(config: dict, valid_layers: list[str], methods: dict[str, di
                  list(methods), "a configured method")
 
 
+def fit_stability_to_probe(stability: Mapping, n_images: int) -> tuple[dict, list[str]]:
+    """The ``stability`` settings fitted to a probe set of ``n_images``, as the methods'
+    are (:func:`conceptlens.methods.fit_to_probe`): ``ks`` larger than the set are lowered
+    to it (repeats dropped, so the table's "k=a->b" columns say what was compared) and the
+    sub-samples' ``k`` to the images a sub-sample holds; one sentence per change."""
+    fitted, notes = copy.deepcopy(dict(stability)), []
+    ks = list(fitted.get("ks") or [])
+    lowered = list(dict.fromkeys(min(int(k), n_images) for k in ks))
+    if lowered != ks:
+        fitted["ks"] = lowered
+        notes.append(f"stability.ks = {ks} has values more than the {n_images} probe "
+                     f"images: lowered to {lowered}")
+    subsample = dict(fitted.get("subsample") or {})
+    if "k" in subsample and "fraction" in subsample:
+        size = max(1, round(n_images * float(subsample["fraction"])))
+        if int(subsample["k"]) > size:
+            notes.append(f"stability.subsample.k = {subsample['k']} is more than the {size} "
+                         f"images of a sub-sample: lowered to {size}")
+            fitted["subsample"] = {**subsample, "k": size}
+    return fitted, notes
+
+
 DEFAULT_GRID_METHODS = {"WWW": "www", "Grad-CAM + t-vMF": "gradcam_tvmf",
                         "CLIP-Dissect": "soft_wpmi"}
 
@@ -234,19 +256,49 @@ def apply_base(config: dict, basedir: str | os.PathLike) -> None:
             raise ConfigError(f"config key base: {str(path)!r} "
                               + ("is named twice" if path in seen else "does not exist"))
         seen.append(path)
-        with open(path) as f:
-            base = yaml.safe_load(f) or {}
+        base = read_config_file(path)
         merged = deep_merge(base, config)
         config.clear()
         config.update(merged)
     config.pop("base", None)
 
 
+def read_config_file(path: str | os.PathLike) -> dict:
+    """The mapping of config keys in the YAML (or JSON) file ``path`` ({} when empty).
+
+    Raises :class:`ConfigError` naming the file, and for a syntax error its line and
+    column, when the file cannot be read, is not YAML or holds no mapping."""
+    shown = _display_path(path)
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as err:
+        raise ConfigError(f"config file {shown}: cannot be read "
+                          f"({getattr(err, 'strerror', None) or err})") from None
+    try:
+        data = yaml.safe_load(text)
+    except yaml.MarkedYAMLError as err:
+        mark, start = err.problem_mark or err.context_mark, err.context_mark
+        where = f", line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        what = " ".join(filter(None, [err.context, err.problem]))
+        if start is not None and mark is not None and start.line != mark.line:
+            what += f", started at line {start.line + 1}, column {start.column + 1}"
+        raise ConfigError(f"config file {shown}{where}: not valid YAML ({what}); "
+                          "indent with spaces, not tabs, and close every bracket and "
+                          "quote") from None
+    except yaml.YAMLError as err:
+        raise ConfigError(f"config file {shown}: not valid YAML ({err})") from None
+    if data is None:
+        return {}
+    if not isinstance(data, dict):
+        raise ConfigError(f"config file {shown}: holds {type(data).__name__} "
+                          f"{_SHORT.repr(data)}, not a mapping of config keys (key: value)")
+    return data
+
+
 def load_config(path: str | os.PathLike) -> dict:
     """Read a YAML config, fill schema defaults, validate it, and run :func:`check_config`."""
     path = Path(path)
-    with open(path) as f:
-        config = yaml.safe_load(f) or {}
+    config = read_config_file(path)
     source = config_sources([path])
     apply_base(config, WORKFLOW_DIR)
     validate_config(config, source)
@@ -257,8 +309,7 @@ def load_config(path: str | os.PathLike) -> dict:
 @functools.cache
 def _default_config() -> dict:
     """config.yaml validated and filled (shared: :func:`default_config` copies it)."""
-    with open(WORKFLOW_DIR / "config.yaml") as f:
-        config = yaml.safe_load(f) or {}
+    config = read_config_file(WORKFLOW_DIR / "config.yaml")
     apply_base(config, WORKFLOW_DIR)
     validate_config(config, "config.yaml")
     return config
@@ -354,6 +405,10 @@ _CONSTRAINTS = {"minimum": "is less than the minimum {}",
                 "maxItems": "has more than {} item(s)"}
 
 
+#: ``$comment`` of the schema's ``$defs/name``: keys and values that become paths
+PATH_NAME = "path-name"
+
+
 def key_path(path: Iterable[str | int], key: str | None = None) -> str:
     """Dotted config key of a jsonschema path, list indices in brackets: ``layers[0]``,
     ``world.probe_images``; ``key`` is appended ("" for the top level)."""
@@ -389,6 +444,10 @@ def error_lines(error) -> list[str]:
         types = [value] if isinstance(value, str) else list(value)
         return [f"config key {where}: {shown} is not "
                 f"{' or '.join(_TYPE_NAMES.get(t, t) for t in types)}"]
+    if error.validator == "pattern" and error.schema.get("$comment") == PATH_NAME:
+        return [f"config key {where}: the name {shown} cannot be a "
+                "folder or file name under results/ (start with a letter or digit, then "
+                "use letters, digits, '_', '.', '-')"]
     if error.validator in _CONSTRAINTS:
         return [f"config key {where}: {shown} {_CONSTRAINTS[error.validator].format(value)}"]
     return [f"config key {where}: {textwrap.shorten(error.message, 160)}"]

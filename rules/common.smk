@@ -21,6 +21,7 @@ from conceptlens.config import (
     apply_base,
     check_config,
     config_sources,
+    fit_stability_to_probe,
     report_grid_methods,
     report_method,
     validate_config,
@@ -57,14 +58,16 @@ PROBE_SIZE = (
     config["world"]["probe_images"] if WORLD_PROBE else (PROBE_STATE or [None])[0]
 )
 METHODS = method_families.method_settings(config)
-# Settings fitted to the probe set (k, top_k, top_fraction larger than it), one note each,
-# printed here and shown in the report.
+# Settings fitted to the probe set (k, top_k, top_fraction, stability's ks larger than
+# it), one note each, printed here and shown in the report.
 FIT_NOTES = []
+STABILITY = config["stability"]
 if PROBE_SIZE:
     METHODS, FIT_NOTES = method_families.fit_to_probe(METHODS, PROBE_SIZE)
+    STABILITY, _stability_notes = fit_stability_to_probe(STABILITY, PROBE_SIZE)
+    FIT_NOTES += _stability_notes
 for _note in FIT_NOTES:
     logger.warning(f"conceptlens: {_note}")
-STABILITY = config["stability"]
 STABILITY_LAYERS = (STABILITY["layers"] or LAYERS) if STABILITY["functions"] else []
 STABILITY_CONCEPT_SETS = STABILITY["concept_sets"] or list(config["concept_sets"])
 # Layers recorded on the full view: the described ones and the stability ones.

@@ -2,8 +2,8 @@
 
 
 # The target's pass over the probe set, one job (the target loads once): for each view
-# (full, centre, a window around the Grad-CAM maximum), the crop boxes, the activations of
-# the configured layers and the top-k images of each described neuron.
+# (full, centre, a window around the Grad-CAM maximum), the crop boxes and the
+# activations of the configured layers.
 rule activations:
     input:
         split=probe_dir(),
@@ -12,7 +12,6 @@ rule activations:
         boxes=view_files("views/{view}/boxes.parquet"),
         cams=results("views/gradcam/cams.npz"),
         activations=activation_outputs(),
-        topk=view_files("topk/{view}/{layer}.npz", LAYERS),
         target=results("activations/target.json"),
     log:
         results("logs/activations.log"),
@@ -30,3 +29,24 @@ rule activations:
         device=config["device"],
     script:
         "../scripts/activations.py"
+
+
+# The top-k images of each described neuron on each view, from the saved activations: a
+# job of its own, so that a change of a method's k re-runs it and not the target's pass.
+rule topk:
+    input:
+        activations=view_files("activations/{view}/{layer}.npz", LAYERS),
+    output:
+        view_files("topk/{view}/{layer}.npz", LAYERS),
+    log:
+        results("logs/topk.log"),
+    benchmark:
+        results("benchmarks/topk.tsv")
+    priority: IMAGE_STAGES
+    conda:
+        "../envs/conceptlens.yaml"
+    threads: 1
+    params:
+        k=max_k_of_views(),
+    script:
+        "../scripts/topk.py"

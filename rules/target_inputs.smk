@@ -49,12 +49,11 @@ def max_k_of_views():
 
 
 def target_pass_settings():
-    """The target pass' settings (conceptlens.stages.target_pass.TargetPassSettings)."""
+    """The target pass' settings (conceptlens.stages.target_pass.TargetPassSettings);
+    no top-k sets: rule topk takes them from the activations."""
     views = config["views"]
     return {
         "layers": activation_layers_of_views(),
-        "topk_layers": LAYERS,
-        "k": max_k_of_views(),
         "center_fraction": views["center_fraction"],
         "gradcam_fraction": views["gradcam_fraction"],
         "gradcam_layer": views["gradcam_layer"],

@@ -1,5 +1,6 @@
 """Rule activations: the target's pass over the probe set, one job (the target loads once):
-each view's boxes, the Grad-CAM maps, activations and top-k sets, and target.json."""
+each view's boxes, the Grad-CAM maps and activations, and target.json (rule topk takes
+the top-k sets from the activations)."""
 
 import tempfile
 from pathlib import Path
@@ -14,5 +15,5 @@ with rule_context(snakemake) as log:
     with tempfile.TemporaryDirectory(dir=Path(out.target).parent, prefix=".pass.") as scratch:
         result = target_pass(split, read_attributes(split), p.target,
                              TargetPassSettings.from_params(p.settings), p.device, scratch, log)
-        save_target_pass(result, out.boxes, out.cams, out.activations, out.topk, out.target)
+        save_target_pass(result, out.boxes, out.cams, out.activations, [], out.target)
         del result  # closes the memmaps before their folder goes

@@ -74,7 +74,7 @@ def test_bad_enum_value_names_the_allowed_values(tmp_path):
 @pytest.mark.parametrize(("config", "line"), [
     ({"world": {"probe_images": 3}}, "world.probe_images: 3 is less than the minimum 16"),
     ({"world": {"probe_images": "many"}}, "world.probe_images: 'many' is not an integer"),
-    ({"run": "bad name/"}, "run: 'bad name/' does not match the pattern"),
+    ({"run": "bad name/"}, "run: the name 'bad name/' cannot be a folder or file name"),
     ({"layers": []}, "layers: [] has fewer than 1 item(s)"),
     ({"stability": {"functions": ["cos"]}}, "stability.functions[0]: 'cos' is not one of"),
     ({"methods": {"m": {"family": "www", "view": "full"}}}, "methods.m.template is required"),

@@ -133,3 +133,29 @@ def test_half_topk_sets_stay_in_the_selection_half():
     assert half[half_idx].all()  # every image of a half set is in the selection half
     # the best image of the half is the best of its images over the whole set
     assert np.allclose(half_val[:, 0], np.where(half[:, None], acts, -np.inf).max(0))
+
+
+def test_topk_files_take_each_views_sets_from_its_saved_activations(tmp_path):
+    """Rule topk's stage: each top-k file equals the sets of the same view and layer's
+    activations (float16 as saved), with that view's k."""
+    from conceptlens.io.activations import save_activations
+    from conceptlens.stages.target_pass import topk_files, topk_sets
+
+    rng = np.random.default_rng(1)
+    acts = {view: rng.normal(size=(30, 5)).astype(np.float16) for view in ("full", "center")}
+    sources = []
+    for view, values in acts.items():
+        sources.append(tmp_path / "activations" / view / "layer4.npz")
+        sources[-1].parent.mkdir(parents=True)
+        save_activations(sources[-1], values)
+    outputs = [str(tmp_path / "topk" / view / "layer4.npz") for view in acts]
+    topk_files([str(s) for s in sources], outputs, {"full": 3, "center": 7})
+    for path, (view, k) in zip(outputs, [("full", 3), ("center", 7)]):
+        indices, values = load_topk(path)
+        expected = topk_sets(acts[view], k)
+        assert indices.shape == (5, k)
+        assert np.array_equal(indices, expected[0])
+        assert np.array_equal(load_topk(path, half=True)[0], expected[2])
+    with pytest.raises(ValueError, match="no activations of the gradcam view's layer4"):
+        topk_files([str(s) for s in sources], [str(tmp_path / "topk/gradcam/layer4.npz")],
+                   {"gradcam": 2})

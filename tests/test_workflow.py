@@ -28,10 +28,10 @@ def test_default_dry_run_lists_the_world_jobs():
     for rule in ("world_concepts", "world_sample_grid",
                  "neuron_ground_truth", "metrics", "all"):
         assert jobs[rule] == 1, rule
-    # one pass of the target: the boxes, activations and top-k sets of full, center and
-    # gradcam (the Grad-CAM too)
-    assert jobs["activations"] == 1
-    assert not {"topk", "simple_views", "gradcam_view"} & set(jobs)
+    # one pass of the target: the boxes and activations of full, center and gradcam (the
+    # Grad-CAM too); one light job takes every view's top-k sets from the activations
+    assert jobs["activations"] == 1 and jobs["topk"] == 1
+    assert not {"simple_views", "gradcam_view"} & set(jobs)
     assert jobs["clip_image_embeddings"] == 1  # every image set of the one CLIP model
     assert jobs["clip_text_embeddings"] == 1  # the world set with the photo and bare templates
     assert jobs["describe"] == 1  # 9 methods x 2 layers of the one concept set
@@ -260,6 +260,17 @@ def test_tiny_world_report_embeds_every_image_and_prints_table1(tiny_world):
         for metric in TABLE1_METRICS:
             assert format_metric(row[metric], metric) in text, (row["method"], metric)
     assert (out / "report.pdf").stat().st_size < 20_000_000
+
+
+@pytest.mark.slow
+def test_a_new_k_reruns_the_topk_job_not_the_target_pass(tiny_world):
+    """The top-k sets are a job of their own: a new k re-runs them and what reads them;
+    the target's pass (and its activations, which a failing re-run would delete) stays."""
+    proc = run_snakemake("-n", "--configfile", "configs/tiny-world.yaml", "--config",
+                         "methods={'www': {'k': 20}}", cwd=tiny_world)
+    jobs = dry_run_jobs(proc.stdout)
+    assert jobs["topk"] == 1 and jobs["describe"] == 1
+    assert not {"activations", "world_split", "neuron_ground_truth"} & set(jobs), jobs
 
 
 def test_each_clip_model_embeds_only_the_image_sets_its_methods_read():

@@ -1,8 +1,10 @@
-"""Stage of rule ``activations``: the target's pass over the probe set.
+"""Stages of rules ``activations`` and ``topk``: the target's pass over the probe set.
 
 For each view (full, center, gradcam): the crop boxes of every probe image, the
 activations of the recorded layers of the target on those crops and the top-k activating
-images of each neuron of the described layers.  The Grad-CAM view's boxes come from a
+images of each neuron of the described layers.  The workflow takes the top-k sets from
+the saved activations in a job of their own (:func:`topk_files`), so that a change of k
+re-runs that light job, not the pass; ``conceptlens describe`` takes them in the pass.  The Grad-CAM view's boxes come from a
 Grad-CAM on the full view (its low-resolution maps are kept).  The target loads once.
 
 Images are streamed from their files; each layer's (n_images, n_neurons) matrix is the
@@ -187,11 +189,38 @@ def target_pass(split: str | Path, attributes: pd.DataFrame, target: Mapping,
     return TargetPass(summary, {v: boxes[v] for v in views}, cams, acts, topk)
 
 
+def topk_files(activations: Sequence[str], topk: Sequence[str], k: Mapping[str, int],
+               log: logging.Logger | None = None) -> None:
+    """Write each top-k file ``topk/<view>/<layer>.npz`` of ``topk`` (:func:`topk_sets`
+    with the view's ``k``) from the activations file of the same view and layer among
+    ``activations`` (``activations/<view>/<layer>.npz``)."""
+    from conceptlens.io.activations import load_activations
+    from conceptlens.io.paths import parse_result_path
+    from conceptlens.io.topk import save_topk
+
+    by_view_layer = {}
+    for path in activations:
+        where = parse_result_path(path)
+        by_view_layer[where.view, where.layer] = path
+    for path in topk:
+        where = parse_result_path(path)
+        source = by_view_layer.get((where.view, where.layer))
+        if source is None:
+            raise ValueError(f"{path}: no activations of the {where.view} view's "
+                             f"{where.layer} among the inputs")
+        values, _ = load_activations(source)
+        save_topk(path, *topk_sets(values, int(k[where.view])))
+        if log:
+            log.info("%s: top-%d of %d images for %d neurons", path, int(k[where.view]),
+                     len(values), values.shape[1])
+
+
 def save_target_pass(result: TargetPass, boxes: Sequence[str], cams: str | None,
                      activations: Sequence[str], topk: Sequence[str], target: str) -> None:
     """Write a pass through :mod:`conceptlens.io`: each output path (``views/<view>/
-    boxes.parquet``, ``activations/<view>/<layer>.npz``, ``topk/<view>/<layer>.npz``)
-    gets the array its path names; a path the pass has no array for is an error."""
+    boxes.parquet``, ``activations/<view>/<layer>.npz``, ``topk/<view>/<layer>.npz``;
+    the workflow gives no top-k paths, :func:`topk_files` writes those) gets the array its
+    path names; a path the pass has no array for is an error."""
     from conceptlens.io.activations import save_activations, save_target_summary
     from conceptlens.io.paths import parse_result_path
     from conceptlens.io.topk import save_topk
