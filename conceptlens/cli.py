@@ -72,6 +72,7 @@ def run_convis(args: argparse.Namespace) -> int:
 
     from conceptlens.convis import concept_map
     from conceptlens.devices import resolve_device
+    from conceptlens.images import load_rgb_array
     from conceptlens.io.convis import to_uint8
     from conceptlens.models.clip import OfflineWeightsError, load_clip
 
@@ -95,9 +96,7 @@ def run_convis(args: argparse.Namespace) -> int:
     tmp.replace(out)
     print(f"wrote {out}")
     if args.overlay:
-        with Image.open(args.image) as img:
-            pixels = np.asarray(img.convert("RGB"))
-        save_overlay(args.overlay, pixels, heat, f"ConVis: {args.concept}")
+        save_overlay(args.overlay, load_rgb_array(args.image), heat, f"ConVis: {args.concept}")
         print(f"wrote {args.overlay}")
     return 0
 
