@@ -76,6 +76,7 @@ def run_convis(args: argparse.Namespace) -> int:
 
     from conceptlens.convis import concept_map
     from conceptlens.devices import resolve_device
+    from conceptlens.images import load_rgb_array
     from conceptlens.io.convis import to_uint8
     from conceptlens.models.clip import OfflineWeightsError, load_clip
 
@@ -99,9 +100,7 @@ def run_convis(args: argparse.Namespace) -> int:
     tmp.replace(out)
     print(f"wrote {out}")
     if args.overlay:
-        with Image.open(args.image) as img:
-            pixels = np.asarray(img.convert("RGB"))
-        save_overlay(args.overlay, pixels, heat, f"ConVis: {args.concept}")
+        save_overlay(args.overlay, load_rgb_array(args.image), heat, f"ConVis: {args.concept}")
         print(f"wrote {args.overlay}")
     return 0
 
@@ -200,7 +199,10 @@ def run_describe(args: argparse.Namespace) -> int:
     from conceptlens.offline import MissingRequirementsError
     from conceptlens.quick import describe_folder, option_message, summary_frame
 
+    said: set[str] = set()
+
     def note(message: str) -> None:
+        said.add(message)
         print(f"conceptlens describe: {message}", file=sys.stderr)
 
     if args.report is not None:
@@ -224,8 +226,9 @@ def run_describe(args: argparse.Namespace) -> int:
     except (ValueError, FileNotFoundError, OfflineWeightsError, MissingWeightsError,
             MissingRequirementsError) as err:
         raise SystemExit(f"conceptlens describe: {option_message(err)}") from None
-    for warning in caught:
-        note(f"warning: {warning.message}")
+    for warning in caught:  # those the run did not say already
+        if f"warning: {warning.message}" not in said:
+            note(f"warning: {warning.message}")
     if args.out is None:
         print(summary_frame(table).to_string(index=False))
         return 0
@@ -245,6 +248,7 @@ def describe_report(args: argparse.Namespace, note: Callable[[str], None]) -> in
         WORLD_CENTER_FRACTION,
         DescribeError,
         clip_spec,
+        few_images_note,
         load_concepts,
         method_settings,
         summary_frame,
@@ -260,8 +264,13 @@ def describe_report(args: argparse.Namespace, note: Callable[[str], None]) -> in
     spec = target_spec(args.target, args.weights, args.arch, args.input_size)
     settings = method_settings(args.method, args.k, args.alpha, args.kappa, args.template)
     state = probe_state({"source": "folder", "path": str(args.folder)})
+    first_k = settings.get("k")
     if "k" in settings and state:
         settings["k"] = www_k(args.k, settings["k"], state[0])
+    few = state and few_images_note(state[0], args.folder, args.method, (
+        first_k, min(settings["k"], state[0])) if "k" in settings else None)
+    if few:
+        note(f"warning: {few}")
     clip = clip_spec(args.clip, args.pretrained) if args.clip or args.pretrained else None
     layers = args.layers or [_output_layer(spec)]
     out = args.report.expanduser().resolve()

@@ -267,9 +267,8 @@ def concept_map(image_path: str | os.PathLike, concept: str, clip: str | tuple,
     tokenizer) triple; ``hierarchy`` a TSV path or a :class:`Hierarchy`.  Further keyword
     arguments go to :func:`convis_maps` (window_sizes, stride, reference_size, ...).
     """
-    from PIL import Image
-
     from conceptlens.hierarchy import resolve, subtree_masks
+    from conceptlens.images import load_rgb_array
     from conceptlens.io.concepts import read_hierarchy_tsv
 
     if isinstance(clip, str):
@@ -281,7 +280,6 @@ def concept_map(image_path: str | os.PathLike, concept: str, clip: str | tuple,
         model, _, tokenizer = clip
     tree = hierarchy if isinstance(hierarchy, Hierarchy) else read_hierarchy_tsv(hierarchy)
     masks = subtree_masks(tree, [resolve(tree, concept, senses)])
-    with Image.open(image_path) as img:
-        pixels = np.asarray(img.convert("RGB"))
+    pixels = load_rgb_array(image_path)
     nodes = embed_nodes(model, tokenizer, tree, node_text, template)
     return convis_maps(model, pixels, nodes, masks, **kwargs)[0]

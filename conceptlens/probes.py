@@ -131,28 +131,49 @@ def broden_files(root: Path) -> list[Path]:
     return image_files(images)
 
 
-def image_sizes(files: Sequence[Path]) -> np.ndarray:
-    """(n, 2) int width, height read from each file's header (no decoding)."""
+def image_sizes(files: Sequence[Path], decode: bool = False, source: str | None = None,
+                workers: int = 1) -> np.ndarray:
+    """(n, 2) int width, height px of each file, read from its header; with ``decode``,
+    after decoding all of it (:func:`conceptlens.images.check_image`), on ``workers``
+    threads.  A file that cannot be read is an
+    :class:`~conceptlens.images.ImageDecodeError` naming it (and ``source``, where it
+    was configured)."""
     from PIL import Image
 
-    sizes = np.zeros((len(files), 2), dtype=np.int64)
-    for i, f in enumerate(files):
+    from conceptlens.images import check_image, decode_error
+
+    def header(f: Path) -> tuple[int, int]:
         try:
             with Image.open(f) as img:
-                sizes[i] = img.size
-        except OSError as err:
-            raise ProbeSetError(f"probe image {f} cannot be read: {err}") from err
-    return sizes
+                return img.size
+        except Exception as err:
+            raise decode_error(f, err, "probe image", source) from err
+
+    def decoded(f: Path) -> tuple[int, int]:
+        return check_image(f, what="probe image", source=source)
+
+    one = decoded if decode else header
+    if workers <= 1 or len(files) < 2 * workers:
+        found = [one(f) for f in files]
+    else:
+        from concurrent.futures import ThreadPoolExecutor
+
+        with ThreadPoolExecutor(workers) as pool:  # PIL releases the GIL while decoding
+            found = list(pool.map(one, files))
+    return np.asarray(found, dtype=np.int64).reshape(-1, 2)
 
 
-def probe_index(spec: Mapping) -> pd.DataFrame:
+def probe_index(spec: Mapping, decode: bool = True, workers: int = 1) -> pd.DataFrame:
     """The index table of a configured probe set (columns :data:`INDEX_COLUMNS`)."""
-    return probe_index_and_classes(spec)[0]
+    return probe_index_and_classes(spec, decode, workers)[0]
 
 
-def probe_index_and_classes(spec: Mapping) -> tuple[pd.DataFrame, list[str]]:
+def probe_index_and_classes(spec: Mapping, decode: bool = True, workers: int = 1
+                            ) -> tuple[pd.DataFrame, list[str]]:
     """The index table of a configured probe set and its class list: the wnids in label
-    order for ImageNet (label ``i`` = ``wnids[i]``), else empty."""
+    order for ImageNet (label ``i`` = ``wnids[i]``), else empty.  ``decode``: decode every
+    image (:func:`image_sizes`, on ``workers`` threads), so that a truncated or corrupt
+    file stops the index, naming it, before any heavy job reads it."""
     source = spec.get("source", "world")
     root = _require_dir(spec.get("path"), "probe.path")
     wnids: list[str] = []
@@ -178,7 +199,8 @@ def probe_index_and_classes(spec: Mapping) -> tuple[pd.DataFrame, list[str]]:
         files, labels = files[:limit], labels[:limit]
     if not files:
         raise ProbeSetError(f"config key probe.path: no images found in {root}")
-    sizes = image_sizes(files)
+    sizes = image_sizes(files, decode=decode, source=f"config key probe.path: {root}",
+                        workers=workers)
     table = pd.DataFrame({"image_id": np.arange(len(files)),
                           "file": [str(f.resolve()) for f in files],
                           "width": sizes[:, 0], "height": sizes[:, 1], "label": labels})

@@ -60,6 +60,9 @@ REDUCTION: str = _DEFAULTS["ground_truth"]["reduction"]
 TOKENS: str = _DEFAULTS["target"]["tokens"]
 #: WWW's default k is at most this fraction of the images (k = 40 of 2,000 in the demo)
 DEFAULT_K_FRACTION = 0.05
+#: fewer images than this are a warning: WWW's default top-k set (5% of them) would hold
+#: under 5 images, too few to tell one concept from another
+FEW_IMAGES = 100
 CHECKPOINT_SUFFIXES = (".pt", ".pth", ".bin", ".ckpt", ".safetensors")
 #: config keys named in library messages -> the ``describe`` options that set them
 OPTION_OF_KEY = {
@@ -233,9 +236,30 @@ def fit_to_images(method: str, settings: dict, n_images: int,
 
     fitted, notes = methods.fit_to_probe({method: settings}, n_images)
     for note in notes:
-        warnings.warn(note, stacklevel=3)
-        say(f"warning: {note}")
+        _warn(note, say)
     return fitted[method]
+
+
+def few_images_note(n_images: int, folder: str | os.PathLike, method: str,
+                    k: tuple[int, int] | None = None) -> str | None:
+    """One line warning that ``n_images`` (under :data:`FEW_IMAGES`) under ``folder`` make
+    weak descriptions, naming ``method``'s top-k as (default or given, used) when it
+    reads one; None for enough images."""
+    if n_images >= FEW_IMAGES:
+        return None
+    top = ""
+    if k is not None:
+        lowered = f"k lowered from {k[0]} to {k[1]}" if k[1] < k[0] else f"k = {k[1]}"
+        images = "image" if k[1] == 1 else f"{k[1]} images"
+        top = f" ({method}'s {lowered}: each neuron is described by its top {images})"
+    return (f"only {n_images} images under {folder}: descriptions from so few images are "
+            f"weak{top}; {FEW_IMAGES} or more are advised")
+
+
+def _warn(message: str, say: Callable[[str], None], stacklevel: int = 4) -> None:
+    """``message`` as a warning (at the caller ``stacklevel`` frames up) and said."""
+    warnings.warn(message, stacklevel=stacklevel)
+    say(f"warning: {message}")
 
 
 def _half(x: np.ndarray) -> np.ndarray:
@@ -267,7 +291,8 @@ def describe_folder(folder: str | os.PathLike, concepts: str | os.PathLike | Seq
     ``target.tokens``), with the workflow's defaults; ``layers`` defaults to the target's
     last linear layer (fc).  WWW's ``k`` defaults to 40 capped at 5% of the images (:func:`www_k`); a ``k``,
     CLIP-Dissect ``top_k`` or rank-reorder ``top_fraction`` that does not fit the images
-    is fitted to them with a warning, by the workflow's rule (:func:`fit_to_images`).
+    is fitted to them with a warning, by the workflow's rule (:func:`fit_to_images`);
+    fewer than :data:`FEW_IMAGES` images are a warning too (:func:`few_images_note`).
 
     Returns the workflow's descriptions table, one row per (layer, unit): ``layer, unit,
     concept, concepts, scores, top5, top5_scores, weak``; ``attrs`` records the method,
@@ -283,6 +308,7 @@ def describe_folder(folder: str | os.PathLike, concepts: str | os.PathLike | Seq
     from conceptlens import methods
     from conceptlens.devices import PRECISIONS, resolve_device
     from conceptlens.ground_truth import output_layer_name
+    from conceptlens.images import ImageDecodeError
     from conceptlens.methods import LayerInputs
     from conceptlens.models.clip import load_clip
     from conceptlens.models.zoo import TargetSpecError, check_layers, load_target
@@ -322,8 +348,8 @@ def describe_folder(folder: str | os.PathLike, concepts: str | os.PathLike | Seq
         raise DescribeError(f"--device: {err}".replace("config key device: ", "")) from None
     try:
         index = probe_index({"source": "folder", "path": str(root)})
-    except ProbeSetError as err:
-        raise ProbeSetError(option_message(err)) from None
+    except (ProbeSetError, ImageDecodeError) as err:
+        raise type(err)(option_message(err)) from None
     say(f"{len(index)} images under {root}")
 
     try:
@@ -342,9 +368,14 @@ def describe_folder(folder: str | os.PathLike, concepts: str | os.PathLike | Seq
     if view == "gradcam":
         check_layers(loaded[0], [gradcam_layer], "--gradcam-layer")
     reads_topk = methods.reads(settings) == "topk"
+    first_k = settings.get("k")
     if reads_topk:
         settings["k"] = www_k(k, settings["k"], len(index))
     settings = fit_to_images(method, settings, len(index), say)
+    few = few_images_note(len(index), root, method,
+                          (first_k, settings["k"]) if reads_topk else None)
+    if few:
+        _warn(few, say, stacklevel=3)
     if reads_topk:
         say(f"{method}: top-{settings['k']} images per neuron")
     pass_settings = TargetPassSettings(

@@ -225,9 +225,11 @@ def view_batches(images: np.ndarray, boxes: np.ndarray, size: int, batch_size: i
 
 
 class ViewDataset(torch.utils.data.Dataset):
-    """Images of a view, read from files one at a time: crop each image's box and resize
-    the crop to ``size`` x ``size`` (PIL bilinear, antialiased). Items are float tensors
-    (3, size, size) in [0, 1]; the probe set is never held in memory."""
+    """Images of a view, read from files one at a time (:func:`conceptlens.images.load_rgb`:
+    a file that cannot be decoded is an error naming it, from a loader's worker too): crop
+    each image's box and resize the crop to ``size`` x ``size`` (PIL bilinear,
+    antialiased). Items are float tensors (3, size, size) in [0, 1]; the probe set is never
+    held in memory."""
 
     def __init__(self, files: list, boxes: np.ndarray, size: int):
         if len(files) != len(boxes):
@@ -240,8 +242,10 @@ class ViewDataset(torch.utils.data.Dataset):
     def __getitem__(self, i: int) -> torch.Tensor:
         from PIL import Image
 
-        with Image.open(self.files[i]) as img:
-            crop = img.convert("RGB").crop(tuple(int(v) for v in self.boxes[i]))
+        from conceptlens.images import load_rgb
+
+        crop = load_rgb(self.files[i], what="probe image").crop(
+            tuple(int(v) for v in self.boxes[i]))
         if crop.size != (self.size, self.size):
             crop = crop.resize((self.size, self.size), Image.Resampling.BILINEAR)
         return torch.from_numpy(np.asarray(crop).copy()).permute(2, 0, 1).float() / 255.0

@@ -12,7 +12,8 @@ from collections.abc import Iterator
 @contextlib.contextmanager
 def rule_context(snakemake) -> Iterator[logging.Logger]:
     """Send stdout, stderr and logging of a rule script to its ``log:`` file (a failure's
-    error and traceback included) and limit torch to the rule's ``threads:``.
+    error and traceback included) and limit torch to the rule's ``threads:``.  Records
+    logged with ``extra={"console": True}`` go to the console too (:func:`console_handler`).
 
     Torch is not imported here (it takes seconds, and most rules do not need it): a
     script that imported it gets ``torch.set_num_threads``; one that imports it later
@@ -24,6 +25,8 @@ def rule_context(snakemake) -> Iterator[logging.Logger]:
         with contextlib.redirect_stdout(stream), contextlib.redirect_stderr(stream):
             logging.basicConfig(stream=stream, level=logging.INFO, force=True,
                                 format="%(asctime)s %(levelname)s %(message)s")
+            console = console_handler(snakemake.rule) if log_path else logging.NullHandler()
+            logging.getLogger().addHandler(console)
             limit_torch_threads(max(1, int(snakemake.threads)))
             logger = logging.getLogger(f"conceptlens.{snakemake.rule}")
             try:
@@ -31,9 +34,30 @@ def rule_context(snakemake) -> Iterator[logging.Logger]:
             except Exception as err:  # the log file says why the job failed, too
                 logger.error("%s: %s", type(err).__name__, err, exc_info=True)
                 raise
+            finally:
+                logging.getLogger().removeHandler(console)
     finally:
         if log_path:
             stream.close()
+
+
+def console_handler(rule: str) -> logging.Handler:
+    """A handler that copies the records logged with ``extra={"console": True}`` (warnings
+    about the user's inputs) to the console (the process's own stderr, which the rule's
+    ``log:`` redirection leaves alone), one line each: ``conceptlens RULE: warning: ...``."""
+    handler = logging.StreamHandler(sys.__stderr__)
+    handler.addFilter(lambda record: bool(getattr(record, "console", False)))
+    handler.setFormatter(_ConsoleFormatter(f"conceptlens {rule}"))
+    return handler
+
+
+class _ConsoleFormatter(logging.Formatter):
+    def __init__(self, prefix: str):
+        super().__init__()
+        self.prefix = prefix
+
+    def format(self, record: logging.LogRecord) -> str:
+        return f"{self.prefix}: {record.levelname.lower()}: {record.getMessage()}"
 
 
 def limit_torch_threads(threads: int) -> None:

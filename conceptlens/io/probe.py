@@ -78,12 +78,12 @@ def probe_sizes(attributes: pd.DataFrame, root: PathLike, default_size: int | No
 def load_split_images(split_dir: PathLike, attributes: pd.DataFrame | None = None
                       ) -> np.ndarray:
     """All images of a world split as (n, size, size, 3) uint8, in table order."""
-    from PIL import Image
+    from conceptlens.images import load_rgb_array
 
     split = Path(split_dir)
     if attributes is None:
         attributes = read_attributes(split)
-    return np.stack([np.asarray(Image.open(split / f).convert("RGB"))
+    return np.stack([load_rgb_array(split / f, what="probe image")
                      for f in attributes["file"]])
 
 
@@ -111,8 +111,7 @@ class ProbeImages:
     def __getitem__(self, image_id: int) -> np.ndarray:
         image_id = int(image_id)
         if image_id not in self._cache:
-            from PIL import Image
+            from conceptlens.images import load_rgb_array
 
-            with Image.open(self.file(image_id)) as img:
-                self._cache[image_id] = np.asarray(img.convert("RGB")).copy()
+            self._cache[image_id] = load_rgb_array(self.file(image_id), what="probe image")
         return self._cache[image_id]

@@ -320,13 +320,17 @@ def read_explorer_data(path: str | os.PathLike) -> dict[str, Any]:
 
 
 def write_thumbnails(thumb_dir: Path, ids: Sequence[int],
-                     thumbnail: Callable[[int], Image.Image], size: int = 64,
-                     workers: int | None = None) -> int:
-    """``thumb_dir/<id>.jpg`` for each id: ``thumbnail(id)`` resized to ``size`` x ``size``
-    (the whole image, squashed as the model's full view sees it, so maps line up), JPEG.
-    Other ``*.jpg`` in ``thumb_dir`` (an earlier run's) are removed.  Returns the bytes
-    written.  Threads: PIL releases the GIL while decoding, resizing and encoding."""
+                     thumbnail: Callable[[int], Image.Image | str | os.PathLike],
+                     size: int = 64, workers: int | None = None) -> int:
+    """``thumb_dir/<id>.jpg`` for each id: ``thumbnail(id)`` (an image, or its file,
+    decoded by :func:`conceptlens.images.load_rgb`, a JPEG at reduced scale) resized to
+    ``size`` x ``size`` (the whole image, squashed as the model's full view sees it, so
+    maps line up), JPEG.  Other ``*.jpg`` in ``thumb_dir`` (an earlier run's) are
+    removed.  Returns the bytes written.  Threads: PIL releases the GIL while decoding,
+    resizing and encoding."""
     from PIL import Image
+
+    from conceptlens.images import load_rgb, to_rgb
 
     thumb_dir.mkdir(parents=True, exist_ok=True)
     wanted = {f"{int(i)}.jpg" for i in ids}
@@ -335,11 +339,10 @@ def write_thumbnails(thumb_dir: Path, ids: Sequence[int],
             old.unlink()
 
     def one(image_id: int) -> int:
-        img = thumbnail(int(image_id))
-        if getattr(img, "format", None) == "JPEG" and hasattr(img, "draft"):
-            img.draft("RGB", (size, size))  # decode at a reduced scale (large JPEGs)
-        img = img.convert("RGB").resize((size, size), Image.Resampling.LANCZOS,
-                                        reducing_gap=3.0)
+        source = thumbnail(int(image_id))
+        img = (to_rgb(source) if isinstance(source, Image.Image)
+               else load_rgb(source, draft=(size, size), what="probe image"))
+        img = img.resize((size, size), Image.Resampling.LANCZOS, reducing_gap=3.0)
         path = thumb_dir / f"{int(image_id)}.jpg"
         img.save(path, format="JPEG", quality=JPEG_QUALITY, optimize=False)
         return path.stat().st_size
@@ -376,7 +379,8 @@ def render_page(data: Mapping[str, Any], thumbnail_size: int = 64,
 def write_explorer(out_dir: str | os.PathLike, cards: pd.DataFrame,
                    top_images: Mapping[str, np.ndarray],
                    maps: Mapping[str, np.ndarray | None],
-                   thumbnail: Callable[[int], Image.Image], thumbnail_size: int = 64,
+                   thumbnail: Callable[[int], Image.Image | str | os.PathLike],
+                   thumbnail_size: int = 64,
                    title: str = DEFAULT_TITLE, methods: Sequence[str] | None = None,
                    has_ground_truth: bool | None = None,
                    report_link: str | None = "../../report.html",
@@ -385,9 +389,9 @@ def write_explorer(out_dir: str | os.PathLike, cards: pd.DataFrame,
 
     ``cards``, ``top_images``, ``maps``, ``methods``, ``has_ground_truth``: see
     :func:`explorer_data` (maps are min-max normalised per neuron, see
-    :func:`normalise_maps`).  ``thumbnail(probe_id)``: the probe image as a PIL image (the
-    view the maps were computed on); each distinct id of a card is written once as a
-    ``thumbnail_size`` px JPEG.  ``report_link``: the report's address relative to the
+    :func:`normalise_maps`).  ``thumbnail(probe_id)``: the probe image as a PIL image or
+    its file (the view the maps were computed on); each distinct id of a card is written
+    once as a ``thumbnail_size`` px JPEG.  ``report_link``: the report's address relative to the
     page (None: no link).  ``index.html`` is written last, so the page exists only once
     its data and thumbnails do.  Returns ``n_cards, n_thumbnails, html_bytes, data_bytes,
     thumbnail_bytes`` and seconds ``data_s, thumbnails_s``.

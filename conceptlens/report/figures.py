@@ -112,8 +112,9 @@ def png_data_uri(image: np.ndarray) -> str:
 
 def png_file_uri(path: str | os.PathLike, max_width: int = 1600) -> str:
     """A PNG file as a data URI, reduced to ``max_width`` px (Lanczos) when wider."""
-    with Image.open(path) as img:
-        img.load()
+    from conceptlens.images import open_image
+
+    with open_image(path, what="figure") as img:
         if img.width > max_width:
             img = img.resize((max_width, round(img.height * max_width / img.width)),
                              Image.Resampling.LANCZOS)

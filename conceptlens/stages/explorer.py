@@ -53,8 +53,6 @@ def build_explorer(out_dir: PathLike, descriptions: Sequence[PathLike],
     neuron's top images on the full view and its maps on them); ``split``: the probe
     directory the thumbnails are made from.  Returns the explorer's summary (cards,
     thumbnails, bytes)."""
-    from PIL import Image
-
     from conceptlens.io.descriptions import load_descriptions
     from conceptlens.io.evidence import load_evidence
     from conceptlens.io.ground_truth import load_ground_truth
@@ -71,11 +69,7 @@ def build_explorer(out_dir: PathLike, descriptions: Sequence[PathLike],
         layer = Path(path).stem  # report/neuron_maps/<layer>.npz
         top_images[layer], maps[layer] = load_neuron_maps(path)
     probe = ProbeImages(split)
-
-    def thumbnail(image_id: int) -> Image.Image:
-        return Image.open(probe.file(int(image_id)))  # decoded by the writer, at its size
-
-    summary = write_explorer(Path(out_dir), cards, top_images, maps, thumbnail,
+    summary = write_explorer(Path(out_dir), cards, top_images, maps, probe.file,
                              thumbnail_size=thumbnail_size, title=title,
                              methods=[m for m in methods if m in set(cards["method"])])
     log.info("explorer: %d cards, %d thumbnails, %.1f MB", summary["n_cards"],
