@@ -86,7 +86,8 @@ def option_message(err: BaseException | str) -> str:
     """A library error message with the config keys it names replaced by the options."""
     text = str(err).replace("under the keys named above", "with the options named above")
     for key, option in OPTION_OF_KEY.items():
-        text = text.replace(f"config key {key}", option).replace(f"set {key}", f"set {option}")
+        text = (text.replace(f"config key {key}", option).replace(f"set {key}", f"set {option}")
+                .replace(f"point {key} ", f"point {option} "))
     return text
 
 
@@ -400,7 +401,8 @@ def describe_folder(folder: str | os.PathLike, concepts: str | os.PathLike | Seq
     ids = image_set_ids("topk" if reads_topk else "all",
                         [topk[layer][u] for layer, u in chosen.items()] if reads_topk else [],
                         len(files))
-    clip_model, _, tokenizer = load_clip(clip_name, clip_pretrained, torch_device)
+    clip_model, _, tokenizer = load_clip(clip_name, clip_pretrained, torch_device,
+                                         key=f"clip_models.{WORLD}.pretrained")
     (_, text_emb, template_emb), = embed_concept_texts(
         clip_model, tokenizer, concept_list, {"template": settings["template"]},
         precision).values()

@@ -26,6 +26,7 @@ from conceptlens.config import (
     report_method,
     validate_config,
 )
+from conceptlens.input_files import check_input_files
 
 apply_base(config, workflow.basedir)
 # A bad key or value stops the parse with a few lines: its path, what it allows, the files.
@@ -36,6 +37,9 @@ validate_config(
     ),
 )
 check_config(config)
+# Imported CSVs that are not there, and checkpoints whose bytes show they are none, stop
+# the parse (a dry run too) with one line each naming the key.
+check_input_files(config)
 
 RESULTS = f"results/{config['run']}"
 # Concept-set downloads, shared by every run (sha256-checked, fetched once).

@@ -27,9 +27,13 @@ rule describe:
         "../scripts/describe.py"
 
 
+# The CSV is an input (an edited file re-runs the import and the metrics); the target's
+# module names and recorded layer widths (activations/target.json) check its layers and
+# units.
 rule import_descriptions:
     input:
-        imported_source,
+        csv=imported_source,
+        target=results("activations/target.json"),
     output:
         results("imported/{imported}.parquet"),
     log:
@@ -39,5 +43,6 @@ rule import_descriptions:
         "../envs/conceptlens.yaml"
     params:
         settings=imported_settings,
+        target_layers=imported_target_layers,
     script:
         "../scripts/import_descriptions.py"

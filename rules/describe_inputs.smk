@@ -1,4 +1,5 @@
 # Input functions, outputs and plans of the descriptions (rules/describe.smk).
+from conceptlens.config import target_layers
 
 
 def method_inputs(method, concepts, layer):
@@ -60,3 +61,9 @@ def imported_source(wildcards):
 
 def imported_settings(wildcards):
     return config["imported"][wildcards.imported]
+
+
+def imported_target_layers(wildcards):
+    """The target's module names, which the import's layer column must name (built at
+    parse time, as the config check does, so that the import job needs no torch)."""
+    return target_layers(TARGET)

@@ -14,6 +14,16 @@ import open_clip
 import torch
 from torch import nn
 
+from conceptlens.models.checkpoint_files import (
+    CheckpointError,
+    Problem,
+    checkpoint_error,
+    checkpoint_problem,
+    is_local_checkpoint,
+    load_checkpoint,
+    mismatch_summary,
+    safe_error_text,
+)
 from conceptlens.models.memory_format import channels_last
 
 MODEL_CONFIG_DIR = Path(__file__).parent / "model_configs"
@@ -33,28 +43,59 @@ class OfflineWeightsError(RuntimeError):
     """Pretrained weights were asked for but cannot be loaded here."""
 
 
-def load_clip(name: str, pretrained: str | None = None, device: str | torch.device = "cpu"
-              ) -> tuple[nn.Module, object, object]:
+def load_clip(name: str, pretrained: str | None = None, device: str | torch.device = "cpu",
+              key: str | None = None) -> tuple[nn.Module, object, object]:
     """Create open_clip model ``name`` with weights ``pretrained`` (a tag or a file path).
 
     Returns (model in eval mode, channels-last (:func:`channels_last`), image preprocess
-    transform, tokenizer).  Fails with a
-    message naming the model and the tag when hub weights cannot be fetched.
+    transform, tokenizer).  Hub weights that cannot be fetched fail with a message naming
+    the model and the tag (:class:`OfflineWeightsError`); a local file that cannot be
+    loaded with :class:`~conceptlens.models.checkpoint_files.CheckpointError` naming
+    ``key`` (the config key or option that gave the file; default: the model's
+    ``pretrained``) and the file.
     """
     register_model_configs()
-    if pretrained and (os.sep in pretrained or pretrained.endswith((".pt", ".bin", ".safetensors"))):
-        if not Path(pretrained).is_file():
-            raise FileNotFoundError(f"CLIP checkpoint not found: {pretrained} (model {name})")
+    local = bool(pretrained) and is_local_checkpoint(pretrained)
+    if local and not Path(pretrained).is_file():
+        raise FileNotFoundError(f"CLIP checkpoint not found: {pretrained} (model {name})")
     try:
         model, _, preprocess = open_clip.create_model_and_transforms(
             name, pretrained=pretrained or None, device=device)
     except Exception as err:  # network errors surface as many exception types
+        bad_file = local_checkpoint_error(name, pretrained, err, key) if local else None
+        if bad_file is not None:  # the file is here: no download would help
+            raise bad_file from None
+        if local:
+            raise
         raise OfflineWeightsError(
-            f"could not load CLIP {name!r} with pretrained={pretrained!r}: {err}. "
-            "If this machine is offline, download the weights elsewhere and give the "
-            "checkpoint's local path as `pretrained`.") from err
+            f"could not load CLIP {name!r} with pretrained={pretrained!r}: "
+            f"{safe_error_text(err)}. If this machine is offline, download the weights "
+            "elsewhere and give the checkpoint's local path as `pretrained`.") from err
     tokenizer = open_clip.get_tokenizer(name)
     return channels_last(model.eval()), preprocess, tokenizer
+
+
+def local_checkpoint_error(name: str, path: str, err: BaseException, key: str | None = None
+                           ) -> CheckpointError | None:
+    """Why open_clip could not load CLIP ``name`` from the local file ``path``: the file is
+    no checkpoint (or holds objects weights_only refuses), or its weights do not fit the
+    model; None when the failure is not the file's (``err`` is then the error to show)."""
+    key = key or "`pretrained`"
+    if Path(path).suffix not in (".safetensors", ".npz", ".npy"):
+        try:
+            load_checkpoint(path, key)
+        except CheckpointError as bad_file:
+            return bad_file
+    problem = checkpoint_problem(path)
+    if problem is not None:
+        return checkpoint_error(path, key, problem)
+    if "state_dict" in str(err) or isinstance(err, (KeyError, StopIteration)):
+        name_key = f"{key.removesuffix('pretrained')}name" if key.endswith(".pretrained") \
+            else "the model name"
+        return checkpoint_error(path, key, Problem(
+            f"does not fit open_clip model {name!r}: {mismatch_summary(err)}", "mismatch"),
+            f"point {key} at a checkpoint of {name}, or set {name_key} to the file's model")
+    return None
 
 
 def create_world_clip() -> nn.Module:

@@ -16,6 +16,14 @@ import torch
 from torch import nn
 from torchvision.models import resnet18
 
+from conceptlens.models.checkpoint_files import (
+    WORLD_KEY,
+    Problem,
+    checkpoint_error,
+    key_label,
+    load_checkpoint,
+    mismatch_summary,
+)
 from conceptlens.models.memory_format import channels_last
 
 # Normalisation of world images fed to the target (ImageNet statistics, as torchvision).
@@ -57,17 +65,30 @@ def save_target_checkpoint(model: nn.Module, classes: list[str], path: str | os.
     os.replace(tmp, path)
 
 
-def load_target_checkpoint(path: str | os.PathLike, device: str | torch.device = "cpu"
-                           ) -> tuple[nn.Module, list[str]]:
-    """Load a world target checkpoint as a float32 model in eval mode, with its classes."""
+def load_target_checkpoint(path: str | os.PathLike, device: str | torch.device = "cpu",
+                           key: str = WORLD_KEY) -> tuple[nn.Module, list[str]]:
+    """Load a world target checkpoint as a float32 model in eval mode, with its classes.
+
+    A file that is no world checkpoint, or does not fit the world ResNet-18, raises
+    :class:`~conceptlens.models.checkpoint_files.CheckpointError` naming ``key`` (the
+    config key that gave the file) and the file."""
     path = Path(path)
     if not path.is_file():
-        raise FileNotFoundError(f"target checkpoint not found: {path}")
-    payload = torch.load(path, map_location="cpu", weights_only=True)
-    if payload.get("architecture") != "world-resnet18":
-        raise ValueError(f"{path}: not a world target checkpoint "
-                         f"(architecture={payload.get('architecture')!r})")
+        raise FileNotFoundError(f"{key_label(key)}: target checkpoint not found: {path}")
+    payload = load_checkpoint(path, key)
+    if not isinstance(payload, dict) or payload.get("architecture") != "world-resnet18" or \
+            not isinstance(payload.get("classes"), list) or \
+            not isinstance(payload.get("state_dict"), dict):
+        found = payload.get("architecture") if isinstance(payload, dict) else type(payload).__name__
+        raise checkpoint_error(path, key, Problem(
+            f"is not a world target checkpoint (architecture={found!r}; one holds "
+            "architecture: world-resnet18, classes and state_dict)"))
     model = build_world_target(len(payload["classes"]))
-    model.load_state_dict({k: v.float() if v.is_floating_point() else v
-                           for k, v in payload["state_dict"].items()})
+    try:
+        model.load_state_dict({k: v.float() if v.is_floating_point() else v
+                               for k, v in payload["state_dict"].items()})
+    except (RuntimeError, AttributeError) as err:
+        raise checkpoint_error(path, key, Problem(
+            f"does not fit the world ResNet-18 with {len(payload['classes'])} classes: "
+            f"{mismatch_summary(err)}", "mismatch")) from None
     return channels_last(model.to(device).eval()), list(payload["classes"])

@@ -17,6 +17,14 @@ from pathlib import Path
 import torch
 from torch import nn
 
+from conceptlens.models.checkpoint_files import (
+    Problem,
+    checkpoint_error,
+    file_problem,
+    load_checkpoint,
+    mismatch_summary,
+    safe_error_text,
+)
 from conceptlens.models.memory_format import channels_last
 from conceptlens.models.target import TARGET_MEAN, TARGET_STD, load_target_checkpoint
 from conceptlens.models.torchvision_weights import (
@@ -26,6 +34,8 @@ from conceptlens.models.torchvision_weights import (
 )
 
 SOURCES = ("world", "torchvision", "timm", "checkpoint")
+#: the config key of a local target checkpoint
+PATH_KEY = "target.path"
 
 
 @dataclass(frozen=True)
@@ -134,10 +144,15 @@ def load_target(spec: Mapping, device: str | torch.device = "cpu"
         try:
             model = models.get_model(name, weights=enum)
         except Exception as err:  # network errors surface as many exception types
+            cached = torchvision_cache_file(enum) if enum is not None else None
+            if cached is not None and cached.is_file():  # here but unreadable: no download
+                raise checkpoint_error(cached, "target.weights", file_problem(cached, err), (
+                    "delete the file to download it again, or set target.source: checkpoint "
+                    "and target.path")) from None
             raise MissingWeightsError(
-                f"could not load torchvision {name} weights {weights}: {err}. Download "
-                f"{enum.url} elsewhere and set target.source: checkpoint, target.path: "
-                "<the file>.") from err
+                f"could not load torchvision {name} weights {weights}: {safe_error_text(err)}. "
+                f"Download {enum.url} elsewhere and set target.source: checkpoint, "
+                "target.path: <the file>.") from err
         classes = list(enum.meta["categories"]) if enum is not None else None
     elif source == "timm":
         import timm
@@ -149,19 +164,18 @@ def load_target(spec: Mapping, device: str | torch.device = "cpu"
             model = timm.create_model(model_name, pretrained=pretrained)
         except Exception as err:
             raise MissingWeightsError(
-                f"could not load timm {model_name} pretrained weights: {err}. Download them "
-                "elsewhere and set target.source: checkpoint, target.path: <the file>.") from err
+                f"could not load timm {model_name} pretrained weights: {safe_error_text(err)}. "
+                "Download them elsewhere and set target.source: checkpoint, target.path: "
+                "<the file>.") from (None if "weights_only" in str(err) else err)
         classes = None
     elif source == "checkpoint":
         path = Path(spec.get("path") or "")
         if not path.is_file():
             raise FileNotFoundError(f"config key target.path: checkpoint {str(path)!r} not found")
-        payload = torch.load(path, map_location="cpu", weights_only=True)
+        payload = load_checkpoint(path, PATH_KEY)
         if isinstance(payload, Mapping) and payload.get("architecture") == "world-resnet18":
-            return load_target_checkpoint(path, device)
-        state = payload.get("state_dict", payload) if isinstance(payload, Mapping) else None
-        if not isinstance(state, Mapping):
-            raise TargetSpecError(f"config key target.path: {path} holds no state dict")
+            return load_target_checkpoint(path, device, PATH_KEY)
+        state = state_dict_of(payload, path)
         num_classes = _num_classes(state)
         model = build_architecture({**spec, "source": spec.get("architecture", "torchvision")},
                                    num_classes)
@@ -169,12 +183,27 @@ def load_target(spec: Mapping, device: str | torch.device = "cpu"
             model.load_state_dict({k.removeprefix("module."): v.float() if v.is_floating_point()
                                    else v for k, v in state.items()})
         except RuntimeError as err:
-            raise TargetSpecError(f"config key target.path: {path} does not fit architecture "
-                                  f"{name!r}: {str(err).splitlines()[0]}") from err
+            raise TargetSpecError(
+                f"config key target.path: {str(path)!r} does not fit architecture {name!r} "
+                f"(target.name): {mismatch_summary(err)}; set target.name to the architecture "
+                "the file was saved from") from None
         classes = payload.get("classes") if isinstance(payload, Mapping) else None
     else:
         raise TargetSpecError(f"config key target.source: {source!r} (valid: {', '.join(SOURCES)})")
     return channels_last(model.to(device).eval()), classes
+
+
+def state_dict_of(payload: object, path: Path) -> Mapping:
+    """The state dict of a loaded checkpoint: the payload or its ``state_dict`` entry,
+    a mapping of names to tensors (else a one-line error naming target.path)."""
+    state = payload.get("state_dict", payload) if isinstance(payload, Mapping) else None
+    if not isinstance(state, Mapping) or not state or \
+            not all(isinstance(v, torch.Tensor) for v in state.values()):
+        held = (f"a mapping of {', '.join(map(repr, list(state)[:4]))}"
+                if isinstance(state, Mapping) and state else type(payload).__name__)
+        raise checkpoint_error(path, PATH_KEY, Problem(
+            f"holds no state dict (names -> tensors, or {{'state_dict': ...}}) but {held}"))
+    return state
 
 
 def _num_classes(state: Mapping) -> int | None:

@@ -4,7 +4,7 @@ the run, the WordNet set and hierarchy, ImageNet class names and imported descri
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -72,15 +72,25 @@ def wnid_class_names(split_dir: PathLike, log: logging.Logger = LOG, reader=None
     return lines
 
 
-def import_descriptions(source: PathLike, settings: Mapping, log: logging.Logger = LOG
-                        ) -> pd.DataFrame:
+def import_descriptions(source: PathLike, settings: Mapping, log: logging.Logger = LOG,
+                        name: str | None = None, target_summary: PathLike | None = None,
+                        target_layers: Sequence[str] = ()) -> pd.DataFrame:
     """Another tool's descriptions (a CSV) as a descriptions table; ``settings``: the
     ``imported.<name>`` config entry (``layer``, ``unit_column``, ``description_column``,
-    ``unit_base``)."""
-    from conceptlens.imported import read_imported
+    ``unit_base``).  With the run's ``activations/target.json`` (``target_summary``) and
+    the target's module names (``target_layers``), its layers and units are checked
+    against the target (:func:`conceptlens.imported.check_imported_units`)."""
+    from conceptlens.imported import check_imported_units, read_imported
 
+    key = f"imported.{name}.path" if name else None
+    unit_base = settings.get("unit_base", 0)
     table = read_imported(source, settings.get("layer"), settings.get("unit_column", "unit"),
-                          settings.get("description_column", "description"),
-                          settings.get("unit_base", 0))
+                          settings.get("description_column", "description"), unit_base, key)
+    if target_summary is not None:
+        from conceptlens.io.activations import load_target_summary
+
+        widths = load_target_summary(target_summary)["widths"]
+        for note in check_imported_units(table, widths, target_layers, source, key, unit_base):
+            log.warning("%s", note)
     log.info("%d descriptions of layers %s", len(table), sorted(table["layer"].unique()))
     return table

@@ -17,11 +17,15 @@ LOG = logging.getLogger("conceptlens.stages.probe")
 def check_requirements(config: Mapping, results_dir: PathLike, log: logging.Logger = LOG
                        ) -> dict[str, Any]:
     """Check that every weight, image folder and download ``config`` needs is here or
-    downloadable (else one error naming each missing item and its config key); return the
-    summary of what was checked (``checks/requirements.json``)."""
+    downloadable (else one error naming each missing item and its config key), and that
+    each checkpoint the user gave loads with ``weights_only=True`` (else a
+    :class:`~conceptlens.models.checkpoint_files.CheckpointError` naming its key); return
+    the summary of what was checked (``checks/requirements.json``)."""
     from conceptlens import offline
+    from conceptlens.input_files import verify_checkpoints
 
     offline.check_requirements(config, results_dir, f"run {config['run']!r}")
+    verify_checkpoints(config)
     log.info("every required weight, image folder and download is available")
     return {"run": config["run"], "target": config["target"], "probe": config["probe"],
             "clip_models": config["clip_models"],
@@ -37,6 +41,7 @@ def check_requirements_at_start(config: Mapping, results_dir: PathLike) -> None:
 
     from conceptlens import offline
     from conceptlens.io.atomic import atomic_write_json
+    from conceptlens.models.checkpoint_files import CheckpointError
 
     results_dir = Path(results_dir)
     log_file = results_dir / "logs" / "check_requirements.log"
@@ -47,7 +52,7 @@ def check_requirements_at_start(config: Mapping, results_dir: PathLike) -> None:
     log.addHandler(handler)
     try:
         summary = check_requirements(config, results_dir, log)
-    except offline.MissingRequirementsError as err:
+    except (offline.MissingRequirementsError, CheckpointError) as err:
         log.error("%s", err)
         raise SystemExit(f"{err}\n(log: {log_file})") from None
     finally:
