@@ -1,0 +1,136 @@
+"""Issue 19, processes and texts: jobs die with a killed Snakemake, a killed run resumes to
+the same outputs, and the texts that CLIP's context cuts are reported once."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from conceptlens.parent_watch import (
+    ENV,
+    ProcessIdentity,
+    identity,
+    is_running,
+    record_snakemake,
+    watched_snakemake,
+)
+from tests.conftest import REPO
+
+linux_only = pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="needs /proc")
+
+# A stand-in for snakemake: it records itself as a parse does, starts a job and waits.
+FAKE_SNAKEMAKE = """
+import subprocess, sys, time
+from conceptlens.parent_watch import record_snakemake
+record_snakemake()
+job = subprocess.Popen([sys.executable, "-c", sys.argv[1], sys.argv[2]])
+print(job.pid, flush=True)
+time.sleep(120)
+"""
+
+# A rule script that writes for two minutes, with a child process of its own.
+JOB = """
+import subprocess, sys, time
+from types import SimpleNamespace
+from conceptlens.workflow import rule_context
+snakemake = SimpleNamespace(log=[sys.argv[1]], threads=1, rule="demo")
+with rule_context(snakemake) as log:
+    child = subprocess.Popen(["sleep", "120"])
+    log.info("writing; child %d", child.pid)
+    for _ in range(1200):
+        print("a line", flush=True)
+        time.sleep(0.1)
+"""
+
+
+def python_env() -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if k != ENV}
+    return {**env, "PYTHONPATH": str(REPO)}
+
+
+def gone_within(pids: list[int], seconds: float) -> float | None:
+    """Seconds until none of ``pids`` runs (zombies count as gone); None if longer."""
+    start = time.monotonic()
+    watched = [identity(pid) for pid in pids]
+    while time.monotonic() - start < seconds:
+        if not any(p is not None and is_running(p) for p in watched):
+            return time.monotonic() - start
+        time.sleep(0.05)
+    return None
+
+
+def wait_for(condition, seconds: float, what: str) -> None:
+    deadline = time.monotonic() + seconds
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        time.sleep(0.1)
+
+
+@linux_only
+def test_a_job_and_its_child_stop_within_seconds_of_a_kill_9_of_snakemake(tmp_path):
+    log = tmp_path / "job.log"
+    snakemake = subprocess.Popen([sys.executable, "-c", FAKE_SNAKEMAKE, JOB, str(log)],
+                                 stdout=subprocess.PIPE, text=True, env=python_env())
+    try:
+        job = int(snakemake.stdout.readline())
+        wait_for(lambda: "writing; child" in log.read_text() if log.exists() else False,
+                 30, "the job to start writing")
+        child = int(log.read_text().split("writing; child ")[1].split()[0])
+        snakemake.kill()
+        snakemake.wait()
+        lived = gone_within([job, child], 5)
+    finally:
+        snakemake.kill()
+        snakemake.stdout.close()
+    assert lived is not None and lived < 2, f"the job outlived snakemake: {lived}"
+    text = log.read_text()
+    assert text.count("that ran this job is gone") == 1
+    assert f"snakemake (pid {snakemake.pid})" in text
+
+
+FORKING_JOB = """
+import os, sys, time
+from conceptlens.parent_watch import forked_children_die_with_job
+forked_children_die_with_job()
+child = os.fork()
+if child == 0:
+    os.close(1)  # the test reads the job's output to its end
+    os.close(2)
+    time.sleep(120)
+    os._exit(0)
+print(child, flush=True)
+time.sleep(0.5)
+os._exit(0)  # dies without cleaning up, like a job stopped by its watch
+"""
+
+
+@linux_only
+def test_a_process_the_job_forks_dies_with_the_job():
+    job = subprocess.run([sys.executable, "-c", FORKING_JOB], capture_output=True,
+                         text=True, env=python_env(), timeout=60)
+    child = int(job.stdout)
+    assert gone_within([child], 3) is not None, "the forked child outlived its job"
+
+
+@linux_only
+def test_a_job_watches_only_its_own_snakemake_on_its_own_host():
+    env: dict[str, str] = {}
+    record_snakemake(env)  # what a parse of the Snakefile records, e.g. on a cluster node
+    me = ProcessIdentity.decode(env[ENV])
+    assert me == identity()
+    parent = identity(os.getppid())
+    assert watched_snakemake({ENV: parent.encode()}) == parent  # an ancestor
+    other_host = ProcessIdentity("elsewhere", parent.pid_namespace, parent.pid,
+                                 parent.start_time)
+    assert watched_snakemake({ENV: other_host.encode()}) is None  # e.g. the login node
+    with subprocess.Popen(["sleep", "30"]) as stranger:  # running, but no ancestor
+        assert watched_snakemake({ENV: identity(stranger.pid).encode()}) is None
+        stranger.kill()
+    assert watched_snakemake({ENV: "not json"}) is None
+    assert watched_snakemake({}) is None
