@@ -3,6 +3,7 @@ the same outputs, and the texts that CLIP's context cuts are reported once."""
 
 from __future__ import annotations
 
+import logging
 import os
 import subprocess
 import sys
@@ -134,3 +135,30 @@ def test_a_job_watches_only_its_own_snakemake_on_its_own_host():
         stranger.kill()
     assert watched_snakemake({ENV: "not json"}) is None
     assert watched_snakemake({}) is None
+
+
+# ------------------------------------------------------------- texts CLIP's context cuts
+
+def test_texts_longer_than_the_clip_context_are_reported_once_with_the_longest(caplog):
+    import open_clip
+
+    from conceptlens.models.clip import WORLD_CLIP_NAME, create_world_clip, encode_texts
+
+    model = create_world_clip().eval()  # random weights, a context of 24 tokens
+    tokenizer = open_clip.get_tokenizer(WORLD_CLIP_NAME)
+    longest = "a " * 40 + "very long concept"
+    length = len(tokenizer.encode(longest)) + 2  # with the start and end tokens
+    texts = ["red circle", "a " * 30 + "star", longest, "blue square", "a " * 22]
+    with caplog.at_level(logging.WARNING, logger="conceptlens"):
+        emb = encode_texts(model, tokenizer, texts, batch_size=2)  # the cut ones in 2 batches
+    assert emb.shape == (5, 128)
+    warnings = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING
+                and "were cut" in r.getMessage()]
+    assert len(warnings) == 1, warnings
+    assert warnings[0].startswith("2 of 5 texts are longer than CLIP's 24 tokens")
+    assert f"'{longest[:57]}...' ({length} tokens)" in warnings[0]
+
+    caplog.clear()
+    with caplog.at_level(logging.WARNING, logger="conceptlens"):
+        encode_texts(model, tokenizer, ["red circle", "a " * 22])  # 24 tokens: fits
+    assert not [r for r in caplog.records if "were cut" in r.getMessage()]
