@@ -3,13 +3,17 @@ the same outputs, and the texts that CLIP's context cuts are reported once."""
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import os
+import shutil
+import signal
 import subprocess
 import sys
 import time
 from pathlib import Path
 
+import pandas as pd
 import pytest
 
 from conceptlens.parent_watch import (
@@ -20,7 +24,7 @@ from conceptlens.parent_watch import (
     record_snakemake,
     watched_snakemake,
 )
-from tests.conftest import REPO
+from tests.conftest import REPO, run_snakemake
 
 linux_only = pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="needs /proc")
 
@@ -135,6 +139,83 @@ def test_a_job_watches_only_its_own_snakemake_on_its_own_host():
         stranger.kill()
     assert watched_snakemake({ENV: "not json"}) is None
     assert watched_snakemake({}) is None
+
+
+# ------------------------------------------------------------------- a killed workflow
+
+TARGET = "results/tiny-world/descriptions/world/cos/fc.csv"
+CONFIG = ("--configfile", "configs/tiny-world.yaml")
+RECORDED_SHA256 = Path(__file__).parent / "data" / "tiny_world_outputs.sha256"
+
+
+def job_processes(work: Path) -> list[int]:
+    """PIDs of the running job scripts of the workflow copy ``work``."""
+    scripts = str(work / ".snakemake" / "scripts")
+    found = []
+    for entry in Path("/proc").iterdir():
+        try:
+            if entry.name.isdigit() and scripts in (entry / "cmdline").read_bytes().decode():
+                found.append(int(entry.name))
+        except OSError:
+            continue
+    return found
+
+
+def interrupt_run(work: Path, rule: str, sig: int) -> float | None:
+    """Start the run, send ``sig`` to snakemake while job ``rule`` runs, and return the
+    seconds its job processes outlived it (None: more than 5 s)."""
+    snakemake = subprocess.Popen([sys.executable, "-m", "snakemake", TARGET, "--cores", "2",
+                                  *CONFIG], cwd=work, stdout=subprocess.DEVNULL,
+                                 stderr=subprocess.DEVNULL)
+    try:
+        marker = f".{rule}.py"
+        wait_for(lambda: any(marker in (Path(f"/proc/{p}/cmdline").read_text())
+                             for p in job_processes(work)), 300, f"job {rule} to start")
+        time.sleep(2)  # well inside the job
+        jobs = job_processes(work)
+        assert jobs, f"job {rule} ended before the signal"
+        snakemake.send_signal(sig)
+        snakemake.wait(timeout=60)
+        return gone_within(jobs, 5)
+    finally:
+        snakemake.kill()
+
+
+@linux_only
+@pytest.mark.slow
+def test_a_killed_run_leaves_no_job_running_and_resumes_to_the_same_outputs(tmp_path):
+    work = tmp_path / "wf"
+    shutil.copytree(REPO, work, ignore=shutil.ignore_patterns(
+        ".venv", "results", ".snakemake", ".git", "__pycache__", "*.egg-info", ".pytest_cache"))
+
+    # kill -9: the jobs stop themselves; the lock stays until `snakemake --unlock`
+    lived = interrupt_run(work, "activations", signal.SIGKILL)
+    assert lived is not None and lived < 5, f"jobs outlived a kill -9 of snakemake: {lived}"
+    assert "is gone" in (work / "results/tiny-world/logs/activations.log").read_text()
+    blocked = run_snakemake(TARGET, "--cores", "2", *CONFIG, cwd=work, check=False)
+    assert blocked.returncode != 0 and "--unlock" in blocked.stdout + blocked.stderr
+    run_snakemake("--unlock", *CONFIG, cwd=work)
+
+    # Ctrl-C: snakemake stops its jobs and removes its lock itself
+    lived = interrupt_run(work, "clip_image_embeddings", signal.SIGINT)
+    assert lived is not None and lived < 5, f"jobs outlived a SIGINT of snakemake: {lived}"
+    assert not list((work / ".snakemake" / "locks").glob("*"))
+
+    # the next run redoes the half-written jobs (rerun-incomplete, profiles/default)
+    run_snakemake(TARGET, "--cores", "2", *CONFIG, cwd=work)
+    out = work / "results" / "tiny-world"
+    recorded = dict(line.split()[::-1] for line in RECORDED_SHA256.read_text().splitlines())
+    cos = sorted(n for n in recorded if n.startswith("descriptions/world/cos/")
+                 and not n.endswith(".parquet"))
+    assert len(cos) == 4  # fc and layer4: CSV and scores
+    changed = [n for n in cos if hashlib.sha256((out / n).read_bytes()).hexdigest()
+               != recorded[n]]
+    assert not changed, f"the resumed run's outputs differ from an uninterrupted run's: {changed}"
+    for layer in ("fc", "layer4"):  # parquet files by content: their CSV
+        table = pd.read_parquet(out / f"descriptions/world/cos/{layer}.parquet")
+        csv = pd.read_csv(out / f"descriptions/world/cos/{layer}.csv")
+        assert list(table["concept"]) == list(csv["concept"])
+        assert list(table["top5"].map("|".join)) == list(csv["top5"])
 
 
 # ------------------------------------------------------------- texts CLIP's context cuts
