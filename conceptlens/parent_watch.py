@@ -166,7 +166,7 @@ def watch_snakemake(log: logging.Logger, environ: MutableMapping[str, str] = os.
 
 
 _forking = {"main_thread": False, "parent": 0}
-_fork_hook_registered = False
+_prctl: list = []  # libc's prctl, looked up before any fork (no dlopen in a forked child)
 
 
 def _before_fork() -> None:
@@ -183,17 +183,15 @@ def _after_fork_in_child() -> None:
 
 def forked_children_die_with_job() -> None:
     """Processes forked from this process' main thread get SIGKILL when it ends (Linux)."""
-    global _fork_hook_registered
-    if not _fork_hook_registered and hasattr(os, "register_at_fork"):
+    if not _prctl and hasattr(os, "register_at_fork"):
+        try:
+            _prctl.append(ctypes.CDLL(None, use_errno=True).prctl)
+        except (OSError, AttributeError, TypeError):  # no prctl: not Linux
+            return
         os.register_at_fork(before=_before_fork, after_in_child=_after_fork_in_child)
-        _fork_hook_registered = True
 
 
 def set_parent_death_signal(sig: int) -> bool:
-    """Ask Linux to send ``sig`` to this process when its parent thread ends; whether set."""
-    try:
-        libc = ctypes.CDLL(None, use_errno=True)
-        return libc.prctl(PR_SET_PDEATHSIG, int(sig), 0, 0, 0) == 0
-    except (OSError, AttributeError):
-        return False
-
+    """Ask Linux to send ``sig`` to this process when its parent thread ends; whether set
+    (only after :func:`forked_children_die_with_job` found prctl)."""
+    return bool(_prctl) and _prctl[0](PR_SET_PDEATHSIG, int(sig), 0, 0, 0) == 0
