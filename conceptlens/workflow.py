@@ -1,4 +1,4 @@
-"""Glue for Snakemake rule scripts: logging and threads."""
+"""Glue for Snakemake rule scripts: logging, threads, and dying with Snakemake."""
 
 from __future__ import annotations
 
@@ -8,12 +8,16 @@ import os
 import sys
 from collections.abc import Iterator
 
+from conceptlens.parent_watch import forked_children_die_with_job, watch_snakemake
+
 
 @contextlib.contextmanager
 def rule_context(snakemake) -> Iterator[logging.Logger]:
     """Send stdout, stderr and logging of a rule script to its ``log:`` file (a failure's
-    error and traceback included) and limit torch to the rule's ``threads:``.  Records
-    logged with ``extra={"console": True}`` go to the console too (:func:`console_handler`).
+    error and traceback included), limit torch to the rule's ``threads:``, and stop the
+    job when the snakemake process running it is gone (:mod:`conceptlens.parent_watch`).
+    Records logged with ``extra={"console": True}`` go to the console too
+    (:func:`console_handler`).
 
     Torch is not imported here (it takes seconds, and most rules do not need it): a
     script that imported it gets ``torch.set_num_threads``; one that imports it later
@@ -29,6 +33,8 @@ def rule_context(snakemake) -> Iterator[logging.Logger]:
             logging.getLogger().addHandler(console)
             limit_torch_threads(max(1, int(snakemake.threads)))
             logger = logging.getLogger(f"conceptlens.{snakemake.rule}")
+            forked_children_die_with_job()
+            watching = watch_snakemake(logger)
             try:
                 yield logger
             except Exception as err:  # the log file says why the job failed, too
@@ -36,6 +42,8 @@ def rule_context(snakemake) -> Iterator[logging.Logger]:
                 raise
             finally:
                 logging.getLogger().removeHandler(console)
+                if watching is not None:
+                    watching.set()
     finally:
         if log_path:
             stream.close()

@@ -14,6 +14,12 @@ _pythonpath = [str(Path(workflow.basedir)), os.environ.get("PYTHONPATH", "")]
 os.environ.update(PYTHONPATH=os.pathsep.join(p for p in _pythonpath if p))
 sys.path.insert(0, str(Path(workflow.basedir)))
 
+from conceptlens.parent_watch import record_snakemake
+
+# Jobs stop when this snakemake process is gone, even after a kill -9 (set at every parse:
+# a cluster job watches its own snakemake process on its node).
+record_snakemake()
+
 from conceptlens.concept_sets import BUILTIN_DOWNLOADS, DOWNLOADS_FOLDER, download_url
 from conceptlens.probes import probe_state
 from conceptlens import methods as method_families

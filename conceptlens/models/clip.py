@@ -25,6 +25,7 @@ from conceptlens.models.checkpoint_files import (
     safe_error_text,
 )
 from conceptlens.models.memory_format import channels_last
+from conceptlens.models.tokens import tokenize_batches
 
 MODEL_CONFIG_DIR = Path(__file__).parent / "model_configs"
 WORLD_CLIP_NAME = "conceptlens-world-clip"
@@ -138,12 +139,12 @@ def clip_input_size(model: nn.Module) -> int:
 @torch.no_grad()
 def encode_texts(model: nn.Module, tokenizer, texts: list[str], batch_size: int = 512
                  ) -> torch.Tensor:
-    """L2-normalised text embeddings, (len(texts), embed_dim) float32."""
+    """L2-normalised text embeddings, (len(texts), embed_dim) float32; warns once when
+    the context length cut texts (:func:`conceptlens.models.tokens.tokenize_batches`)."""
     device = next(model.parameters()).device
     out = []
-    for start in range(0, len(texts), batch_size):
-        tokens = tokenizer(texts[start:start + batch_size]).to(device)
-        out.append(nn.functional.normalize(model.encode_text(tokens).float(), dim=-1))
+    for tokens in tokenize_batches(tokenizer, texts, batch_size):
+        out.append(nn.functional.normalize(model.encode_text(tokens.to(device)).float(), dim=-1))
     return torch.cat(out) if out else torch.zeros(0, 0)
 
 

@@ -23,6 +23,7 @@ from torch.nn.attention import SDPBackend, sdpa_kernel
 from conceptlens.devices import precision_context
 from conceptlens.models.clip import clip_normalize, create_world_clip
 from conceptlens.models.target import build_world_target, normalize_images
+from conceptlens.models.tokens import tokenize
 
 
 @dataclass
@@ -161,7 +162,7 @@ def tokenize_captions(captions: pd.DataFrame, n_images: int, tokenizer) -> tuple
     if table.isna().any().any():
         raise ValueError("captions table lacks a caption kind for some images")
     ids = np.vectorize(index.__getitem__)(table.to_numpy())
-    return tokenizer(unique), torch.from_numpy(ids.astype(np.int64))
+    return tokenize(tokenizer, unique), torch.from_numpy(ids.astype(np.int64))
 
 
 def train_clip(images: np.ndarray, captions: pd.DataFrame, cfg: TrainConfig,
