@@ -24,6 +24,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from conceptlens.errors import InputError
 from conceptlens.io.atomic import atomic_path
 
 CLIP_DISSECT_DATA = "https://raw.githubusercontent.com/Trustworthy-ML-Lab/CLIP-dissect/main/data"
@@ -66,7 +67,7 @@ BUILTIN_NAMES = (*DERIVED_SETS, *BUILTIN_DOWNLOADS)
 DOWNLOADS_FOLDER = "downloads"
 
 
-class ConceptSetError(RuntimeError):
+class ConceptSetError(InputError, RuntimeError):
     """A concept set cannot be downloaded or derived; the message names the URL or file."""
 
 

@@ -13,12 +13,14 @@ from pathlib import Path
 
 import yaml
 
+from conceptlens.errors import InputError
+
 SCHEMA_PATH = Path(__file__).parent / "schemas" / "config.schema.yaml"
 # The workflow folder: config.yaml, configs/ and the Snakefile.
 WORKFLOW_DIR = Path(__file__).parents[1]
 
 
-class ConfigError(ValueError):
+class ConfigError(InputError, ValueError):
     """A configuration value is invalid; the message names the key and the value."""
 
 

@@ -29,6 +29,8 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, UnidentifiedImageError
 
+from conceptlens.errors import InputError
+
 #: colour that transparent pixels are composited over
 BACKGROUND = (255, 255, 255)
 #: images with a shorter side under this many px are flagged as tiny (see
@@ -38,7 +40,7 @@ _ALPHA_MODES = ("RGBA", "LA", "PA", "RGBa", "La")
 _WORKER_TRACEBACK = "Original Traceback"
 
 
-class ImageDecodeError(ValueError):
+class ImageDecodeError(InputError, ValueError):
     """An image file cannot be decoded; the one-line message names the file, what is
     wrong and what to do.  Re-raised by a torch DataLoader from a worker (whose message
     is the worker's whole traceback), it keeps the original line only."""

@@ -13,11 +13,13 @@ from pathlib import Path
 
 import pandas as pd
 
+from conceptlens.errors import InputError
+
 #: rows or units an error lists before "... (N in all)"
 SHOWN = 5
 
 
-class ImportedError(ValueError):
+class ImportedError(InputError, ValueError):
     """An imported descriptions file is malformed or does not fit the target; the message
     names the config key, the file and the offending rows or units."""
 

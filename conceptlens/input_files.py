@@ -13,6 +13,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from pathlib import Path
 
+from conceptlens.errors import InputError
 from conceptlens.models.checkpoint_files import (
     WORLD_KEY,
     CheckpointError,
@@ -64,7 +65,7 @@ def checkpoint_errors(config: Mapping) -> list[str]:
     return out
 
 
-class InputFileError(ValueError):
+class InputFileError(InputError, ValueError):
     """Files the config names are missing or unreadable; one line each names the key."""
 
 

@@ -16,6 +16,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlsplit
 
+from conceptlens.errors import InputError
+
 
 @dataclass(frozen=True)
 class Missing:
@@ -28,8 +30,13 @@ class Missing:
     def line(self) -> str:
         return f"- {self.item}: {self.reason}; set {self.key}"
 
+    @property
+    def local(self) -> bool:
+        """Whether it is a local file or folder the user named (not a download)."""
+        return self.reason.endswith("not found")
 
-class MissingRequirementsError(RuntimeError):
+
+class MissingRequirementsError(InputError, RuntimeError):
     """A config needs weights or data that are not here; the message lists them all."""
 
     def __init__(self, missing: list[Missing], config_name: str = "the configuration"):
@@ -37,8 +44,20 @@ class MissingRequirementsError(RuntimeError):
         super().__init__(
             f"{config_name} needs {len(missing)} item(s) that are neither on this machine nor "
             "downloadable from it:\n" + "\n".join(m.line() for m in missing)
-            + "\nDownload them on a machine with internet access and give the local paths "
-              "under the keys named above.")
+            + "\n" + self.advice(missing))
+
+    @staticmethod
+    def advice(missing: list[Missing]) -> str:
+        """What to do: fix the paths of local files; download the rest elsewhere."""
+        fix = "Check the paths under the keys named above (relative paths are read from the "
+        fix += "folder snakemake runs in)."
+        download = ("Download them on a machine with internet access and give the local "
+                    "paths under the keys named above.")
+        if all(m.local for m in missing):
+            return fix
+        if any(m.local for m in missing):
+            return f"{fix[:-1]}; for the others: {download[0].lower()}{download[1:]}"
+        return download
 
 
 def _proxy_for(scheme: str) -> str:

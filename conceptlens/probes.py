@@ -26,12 +26,14 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from conceptlens.errors import InputError
+
 SOURCES = ("world", "imagenet", "broden", "folder")
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff", ".ppm")
 INDEX_COLUMNS = ["image_id", "file", "width", "height", "label"]
 
 
-class ProbeSetError(ValueError):
+class ProbeSetError(InputError, ValueError):
     """A probe set cannot be read; the message names the folder, file or config key."""
 
 

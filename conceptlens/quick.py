@@ -29,6 +29,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from conceptlens.config import default_config
+from conceptlens.errors import InputError
 
 if TYPE_CHECKING:  # torch and pandas load in the functions: `conceptlens --help` stays fast
     import pandas as pd
@@ -78,7 +79,7 @@ OPTION_OF_KEY = {
 }
 
 
-class DescribeError(ValueError):
+class DescribeError(InputError, ValueError):
     """An argument of a one-off run is invalid; the message names it."""
 
 

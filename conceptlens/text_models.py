@@ -23,6 +23,8 @@ from urllib.parse import urlsplit
 
 import numpy as np
 
+from conceptlens.errors import InputError
+
 if TYPE_CHECKING:
     from sentence_transformers import SentenceTransformer
 
@@ -32,7 +34,7 @@ DEFAULT_ENDPOINT = "https://huggingface.co"
 _TRUE = {"1", "true", "yes", "on"}
 
 
-class OfflineModelError(RuntimeError):
+class OfflineModelError(InputError, RuntimeError):
     """A named sentence model is neither cached nor downloadable (e.g. no internet)."""
 
     def __init__(self, name: str, reason: str = "") -> None:

@@ -8,6 +8,7 @@ import os
 import sys
 from collections.abc import Iterator
 
+from conceptlens.errors import InputError
 from conceptlens.parent_watch import forked_children_die_with_job, watch_snakemake
 
 
@@ -17,7 +18,9 @@ def rule_context(snakemake) -> Iterator[logging.Logger]:
     error and traceback included), limit torch to the rule's ``threads:``, and stop the
     job when the snakemake process running it is gone (:mod:`conceptlens.parent_watch`).
     Records logged with ``extra={"console": True}`` go to the console too
-    (:func:`console_handler`).
+    (:func:`console_handler`).  An :class:`~conceptlens.errors.InputError` (a bad file,
+    key or weight the user gave) ends the job with its message alone, in the log and on
+    the console, and exit status 1; any other exception keeps its traceback.
 
     Torch is not imported here (it takes seconds, and most rules do not need it): a
     script that imported it gets ``torch.set_num_threads``; one that imports it later
@@ -37,7 +40,12 @@ def rule_context(snakemake) -> Iterator[logging.Logger]:
             watching = watch_snakemake(logger)
             try:
                 yield logger
-            except Exception as err:  # the log file says why the job failed, too
+            except InputError as err:  # the user's input: its lines say it all
+                logger.error("%s", err)
+                print(f"conceptlens {snakemake.rule}: error: {err}", file=sys.__stderr__,
+                      flush=True)
+                raise SystemExit(1) from None
+            except Exception as err:  # a bug: the log file keeps its traceback, too
                 logger.error("%s: %s", type(err).__name__, err, exc_info=True)
                 raise
             finally:

@@ -22,6 +22,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from conceptlens.errors import InputError
+
 #: the shipped world checkpoints' key (target.pt, clip.pt)
 WORLD_KEY = "world_models.shipped_dir"
 #: suffixes of checkpoints that are not torch.save files, checked by their own format
@@ -31,7 +33,7 @@ NUMPY_SUFFIXES = (".npz", ".npy")  # open_clip's big_vision weights: not checked
 LOCAL_SUFFIXES = (".pt", ".pth", ".bin", SAFETENSORS_SUFFIX, *NUMPY_SUFFIXES)
 
 
-class CheckpointError(ValueError):
+class CheckpointError(InputError, ValueError):
     """A local checkpoint exists but cannot be loaded; the message names the config key,
     the file, what is wrong and what to do."""
 

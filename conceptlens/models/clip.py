@@ -14,6 +14,7 @@ import open_clip
 import torch
 from torch import nn
 
+from conceptlens.errors import InputError
 from conceptlens.models.checkpoint_files import (
     CheckpointError,
     Problem,
@@ -40,7 +41,7 @@ def register_model_configs() -> None:
         _registered = True
 
 
-class OfflineWeightsError(RuntimeError):
+class OfflineWeightsError(InputError, RuntimeError):
     """Pretrained weights were asked for but cannot be loaded here."""
 
 

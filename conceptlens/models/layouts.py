@@ -29,6 +29,8 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
+from conceptlens.errors import InputError
+
 TOKEN_REDUCTIONS = ("mean", "max", "cls")
 SPATIAL_REDUCTIONS = ("mean", "max")
 SUPPORTED_SHAPES = ("(n, c) linear, (n, c, h, w) conv, (n, tokens, d) ViT tokens, "
@@ -38,7 +40,7 @@ _CHANNELS_FIRST_MODULES = (nn.Conv2d, nn.ConvTranspose2d, nn.BatchNorm2d, nn.Max
                            nn.AvgPool2d, nn.AdaptiveAvgPool2d, nn.AdaptiveMaxPool2d)
 
 
-class LayoutError(ValueError):
+class LayoutError(InputError, ValueError):
     """A layer's output cannot be read as neurons; the message names the layer, its
     output's shape and the shapes that are supported."""
 

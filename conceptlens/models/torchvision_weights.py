@@ -6,8 +6,10 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+from conceptlens.errors import InputError
 
-class TargetSpecError(ValueError):
+
+class TargetSpecError(InputError, ValueError):
     """A target spec names an unknown model, weights or layer; the message names the key."""
 
 

@@ -17,6 +17,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
+from conceptlens.errors import InputError
 from conceptlens.models.checkpoint_files import (
     Problem,
     checkpoint_error,
@@ -212,5 +213,5 @@ def _num_classes(state: Mapping) -> int | None:
     return int(weights[-1].shape[0]) if weights else None
 
 
-class MissingWeightsError(RuntimeError):
+class MissingWeightsError(InputError, RuntimeError):
     """Pretrained weights could not be loaded; the message names the config key to set."""

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import json
 import logging
 from collections.abc import Mapping
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, NamedTuple
 
 from conceptlens.io.atomic import PathLike
@@ -37,8 +39,6 @@ def check_requirements_at_start(config: Mapping, results_dir: PathLike) -> None:
     """The workflow's check before any job runs (its ``onstart``): the check's log goes to
     ``logs/check_requirements.log`` and its summary to ``checks/requirements.json`` under
     ``results_dir``; anything missing stops the run with one message (SystemExit)."""
-    from pathlib import Path
-
     from conceptlens import offline
     from conceptlens.io.atomic import atomic_write_json
     from conceptlens.models.checkpoint_files import CheckpointError
@@ -58,7 +58,17 @@ def check_requirements_at_start(config: Mapping, results_dir: PathLike) -> None:
     finally:
         log.removeHandler(handler)
         handler.close()
-    atomic_write_json(results_dir / "checks" / "requirements.json", summary)
+    summary_file = results_dir / "checks" / "requirements.json"
+    if _json_or_none(summary_file) != json.loads(json.dumps(summary)):  # else left as is
+        atomic_write_json(summary_file, summary)
+
+
+def _json_or_none(path: Path) -> object:
+    """The JSON value in ``path``, or None when it is missing or unreadable."""
+    try:
+        return json.loads(Path(path).read_text())
+    except (OSError, ValueError):
+        return None
 
 
 class ProbeIndex(NamedTuple):
