@@ -226,13 +226,27 @@ def report_method(config: dict, methods: dict[str, dict]) -> str | None:
     return "gradcam_tvmf" if "gradcam_tvmf" in methods else next(iter(methods), None)
 
 
+#: how a CLIP-Dissect similarity function is named in a column title
+FUNCTION_TITLES = {"soft_wpmi": "soft-WPMI", "wpmi": "WPMI", "cos": "cos",
+                   "cos_cubed": "cos³", "rank_reorder": "rank-reorder"}
+
+
 def report_grid_methods(config: dict, methods: dict[str, dict]) -> dict[str, str]:
     """Column title -> method of the neuron grids: the configured mapping, else the
-    papers' three methods that are configured."""
+    papers' three methods that are configured, a CLIP-Dissect column titled with its
+    similarity function ("CLIP-Dissect (soft-WPMI)")."""
     given = (config.get("report") or {}).get("grid_methods")
     if given is not None:
         return dict(given)
-    return {title: m for title, m in DEFAULT_GRID_METHODS.items() if m in methods}
+    out = {}
+    for title, method in DEFAULT_GRID_METHODS.items():
+        if method not in methods:
+            continue
+        function = methods[method].get("function")
+        if methods[method].get("family") == "clip_dissect" and function:
+            title = f"{title} ({FUNCTION_TITLES.get(function, function)})"
+        out[title] = method
+    return out
 
 
 def deep_merge(base: dict, override: dict) -> dict:

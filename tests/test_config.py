@@ -159,7 +159,7 @@ def test_report_defaults_follow_the_configured_methods():
     methods = method_settings(config)
     assert report_method(config, methods) == "gradcam_tvmf"
     assert report_grid_methods(config, methods) == {
-        "WWW": "www", "Grad-CAM + t-vMF": "gradcam_tvmf", "CLIP-Dissect": "soft_wpmi"}
+        "WWW": "www", "Grad-CAM + t-vMF": "gradcam_tvmf", "CLIP-Dissect (soft-WPMI)": "soft_wpmi"}
     only_www = {"www": methods["www"]}
     assert report_method(config, only_www) == "www"
     assert report_grid_methods(config, only_www) == {"WWW": "www"}

@@ -123,8 +123,11 @@ def make_run(root: Path) -> Path:
                 "f1": f1, "clip_cos": cos, "sentence_cos": cos - 0.1, "rank": 1.0,
                 "method": method}))
             row = {"method": method, "layer": layer, "n_neurons": len(units)}
+            ranks = 1.0 + 3 * (1 - hit) + rng.integers(0, 3, len(units))
             for name, values in (("hit_rate", hit), ("f1", f1), ("clip_cos", cos),
-                                 ("sentence_cos", cos - 0.1)):
+                                 ("sentence_cos", cos - 0.1), ("top1", ranks <= 1),
+                                 ("top5", ranks <= 5), ("mean_rank", ranks)):
+                values = np.asarray(values, dtype=float)
                 row[name] = values.mean()
                 row[f"{name}_se"] = values.std(ddof=1) / np.sqrt(len(values))
             table1.append(row)
@@ -469,7 +472,7 @@ def test_table1_bold_per_group_ties_and_published():
     assert not any(b[3] for b in bold)  # NaN column: nothing bold
     published = rows[2]
     assert published.cls == "published"
-    assert [c.text for c in published.cells[1:]] == ["95.0", "80.0", "–", "–"]
+    assert [c.text for c in published.cells[1:]] == ["95.0", "80.0", "–", "–", "–", "–", "–"]
     assert any("published" in n for n in t.notes)
     with pytest.raises(ValueError, match="accuracy"):
         table_models.table1(frame, {"cs": {"a": {"accuracy": 1.0}}})
@@ -552,7 +555,7 @@ def test_ablation_and_stability_show_published_rows():
     rows = [r for r in t.rows if r.cls != "group"]
     assert [r.cells[2].text for r in rows] == ["www", "gradcam_tvmf", "gradcam_tvmf (published)"]
     assert [c.text for c in rows[2].cells[:2]] == ["✓", "✓"]  # the method's components
-    assert [c.text for c in rows[2].cells[3:]] == ["–", "45.8", "89.5", "–"]
+    assert [c.text for c in rows[2].cells[3:]] == ["–", "45.8", "89.5", "–", "–", "–", "–"]
     assert rows[2].cls == "published" and any("published" in n for n in t.notes)
 
     stab = pd.DataFrame({"name": ["broden_10k_wpmi"] * 2, "layer": ["all", "layer1"],

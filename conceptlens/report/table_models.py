@@ -29,8 +29,13 @@ TABLE1_METRICS: dict[str, str] = {
     "f1": "F1 (%)",
     "clip_cos": "CLIP cos (%)",
     "sentence_cos": "Sentence cos (%)",
+    "top1": "Top-1 (%)",
+    "top5": "Top-5 (%)",
+    "mean_rank": "Mean rank",
 }
-"""Metric column -> header of Table 1 and Table 2."""
+"""Metric column -> header of Table 1 and Table 2: the selection's hit rate, F1 and
+cosines, then the ranking's top-1 and top-5 accuracy and the ground truth's mean rank
+(– for imported descriptions, which have no ranking)."""
 
 
 @dataclass
@@ -158,7 +163,9 @@ def table1(frame: pd.DataFrame, published: Mapping | None = None) -> Table:
     if any_published:
         notes.append(PUBLISHED_NOTE)
     return Table("table1", "Neuron descriptions against the ground truth: hit rate, F1, "
-                 "CLIP and sentence-embedding cosine similarity.",
+                 "CLIP and sentence-embedding cosine similarity of the selected concepts; "
+                 "top-1 and top-5 accuracy and mean rank of the ground truth in the full "
+                 "ranking.",
                  ["Method", *TABLE1_METRICS.values()], rows, ["l", *"r" * len(metrics)], notes)
 
 

@@ -20,7 +20,7 @@ from conceptlens.report.sections.model import Figure, Section
 VIEW_LABELS = {"full": "Full image", "center": "Centre crop", "gradcam": "Grad-CAM crop"}
 VIEW_ORDER = ("full", "center", "gradcam")
 DEFAULT_GRID_METHODS = {"WWW": "www", "Grad-CAM + t-vMF": "gradcam_tvmf",
-                        "CLIP-Dissect": "soft_wpmi"}
+                        "CLIP-Dissect (soft-WPMI)": "soft_wpmi"}
 CONCEPTS_SHOWN = 4
 """Concepts listed per method in a neuron's side panel (the rest as "+n more")."""
 
