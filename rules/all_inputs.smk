@@ -24,6 +24,8 @@ def all_outputs():
             ]
         if config.get("ablation"):
             outputs.append(results(f"metrics/{concepts}/ablation.csv"))
+    if METHODS and config.get("ablation"):
+        outputs += [results("metrics/claims.csv"), results("metrics/claims.json")]
     if WORLD_MODELS["source"] == "train":
         outputs.append(results("models/quality.json"))
     outputs += stability_outputs() + convis_outputs()

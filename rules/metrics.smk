@@ -61,3 +61,32 @@ rule metrics:
         clip=config["clip_models"][config["metrics"]["clip_model"]],
     script:
         "../scripts/metrics.py"
+
+
+# The seeds' claims over every concept set: paired differences of the ablation's methods
+# over neurons, with bootstrap intervals (conceptlens.claims).
+rule claims:
+    input:
+        per_neuron=expand(
+            results("metrics/{concepts}/per_neuron.parquet"),
+            concepts=config["concept_sets"],
+        ),
+        concepts=expand(
+            results("concepts/{concepts}.txt"), concepts=config["concept_sets"]
+        ),
+    output:
+        table=results("metrics/claims.csv"),
+        json=results("metrics/claims.json"),
+    log:
+        results("logs/claims.log"),
+    benchmark:
+        results("benchmarks/claims.tsv")
+    conda:
+        "../envs/conceptlens.yaml"
+    threads: 1
+    params:
+        ablation=config.get("ablation", {}),
+        resamples=config["metrics"]["bootstrap_resamples"],
+        seed=config["metrics"]["bootstrap_seed"],
+    script:
+        "../scripts/claims.py"

@@ -67,6 +67,7 @@ def report_inputs(wildcards):
         "evidence": evidence_files("table.parquet"),
         "evidence_summary": evidence_files("summary.csv"),
         "evidence_check": evidence_files("check.csv"),
+        "claims": [results("metrics/claims.csv")] if config.get("ablation") else [],
     }
     stability = stability_outputs()
     inputs["stability_table"] = stability[:1]

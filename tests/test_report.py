@@ -138,6 +138,11 @@ def make_run(root: Path) -> Path:
     abl = t1[t1["method"].isin(["www", "gradcam_tvmf"])].assign(
         gradcam=lambda f: f["method"] == "gradcam_tvmf", tvmf=lambda f: f["method"] != "www")
     abl.to_csv(root / "metrics" / "world" / "ablation.csv", index=False)
+    from conceptlens.claims import claims_table
+
+    claims_table({"world": pd.concat(per_neuron)}, {"world": 20},
+                 {"none": "www", "both": "gradcam_tvmf"}, n_boot=200).to_csv(
+        root / "metrics" / "claims.csv", index=False)
     _write_tsv(root / "benchmarks" / "views" / "gradcam.tsv", 12.5)
     _write_tsv(root / "benchmarks" / "describe" / "world" / "www" / "fc.tsv", 3.25)
     _write_tsv(root / "benchmarks" / "describe" / "world" / "www" / "layer4.tsv", 4.0)
@@ -276,10 +281,21 @@ def test_sections_present_in_order(fake_run):
     headings = parse_html(fake_run["out"] / "report.html").headings
     titles = [h.split(" ", 1)[1].strip() for h in headings]
     assert titles == ["Summary", "Descriptions against the ground truth",
-                      "Grad-CAM × t-vMF ablation", "Stability of CLIP-Dissect labels",
+                      "Grad-CAM × t-vMF ablation", "The seeds' claims, measured",
+                      "Stability of CLIP-Dissect labels",
                       "Neurons and their top images", "Centre crop versus Grad-CAM crop",
                       "ConVis localisation", "All descriptions"]
-    assert [h.split(" ", 1)[0] for h in headings] == [str(k) for k in range(1, 9)]
+    assert [h.split(" ", 1)[0] for h in headings] == [str(k) for k in range(1, 10)]
+
+
+def test_the_claims_table_prints_each_difference_and_interval(fake_run):
+    claims = pd.read_csv(fake_run["root"] / "metrics" / "claims.csv")
+    assert set(claims["comparison"]) == {"Grad-CAM + t-vMF vs WWW"}
+    html = (fake_run["out"] / "report.html").read_text()
+    body = html.split('id="table-claims"', 1)[1].split("</table>", 1)[0]
+    for _, row in claims.iterrows():
+        low, high = (format_metric(row[c], "hit_rate") for c in ("ci_low", "ci_high"))
+        assert f"[{low}, {high}]" in body and row["verdict"] in body
 
 
 def test_optional_sections_left_out_without_inputs(fake_run):

@@ -179,13 +179,14 @@ def test_adding_a_concept_set_recomputes_only_what_reads_concept_texts(tiny_worl
                          f"concept_sets={{'world': None, 'extra': '{extra}'}}", cwd=tiny_world)
     jobs = dry_run_jobs(proc.stdout)
     # the new set's text embeddings (CLIP's, and the metric models'), scores, metrics,
-    # stability rows and evidence, and the report
+    # stability rows and evidence, the claims over every set, and the report
     # that shows them; no image stage, no ConVis job and no neuron selection runs again
     # (the requirements are checked when the run starts: no job, so nothing downstream
     # looks out of date)
     assert set(jobs) == {"concept_set", "clip_text_embeddings",
                          "describe", "metric_text_embeddings", "metrics", "stability",
-                         "stability_table", "evidence", "evidence_check", "report", "all"}
+                         "stability_table", "evidence", "evidence_check", "claims", "report",
+                         "all"}
     assert jobs["describe"] == 1 and jobs["metrics"] == 1  # the new set only
     assert jobs["stability"] == 1  # soft_wpmi and wpmi on the new set only
 

@@ -47,3 +47,17 @@ def read_metric_tables(paths: Iterable[PathLike], columns: Iterable[str] = ("met
         frame = read_table(path, columns, "metric table")
         frames.append(frame.assign(concept_set=parse_result_path(path).concept_set))
     return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
+
+
+def read_claims(path: PathLike) -> pd.DataFrame:
+    """``metrics/claims.csv`` (conceptlens.claims.CLAIM_COLUMNS); a file without them is
+    an error naming it."""
+    import pandas as pd
+
+    from conceptlens.claims import CLAIM_COLUMNS
+
+    table = pd.read_csv(path)
+    missing = [c for c in CLAIM_COLUMNS if c not in table.columns]
+    if missing:
+        raise ValueError(f"{path}: not a claims table, missing {', '.join(missing)}")
+    return table

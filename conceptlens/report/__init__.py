@@ -19,6 +19,6 @@ from __future__ import annotations
 REPORT_INPUT_KEYS = (
     "table1", "ablation", "per_neuron", "ground_truth", "descriptions", "neurons", "topk",
     "boxes", "split", "stability_table", "stability_png", "stability_svg", "localisation",
-    "neuron_maps", "benchmarks", "evidence", "evidence_summary", "evidence_check",
+    "neuron_maps", "benchmarks", "evidence", "evidence_summary", "evidence_check", "claims",
 )
 """Named inputs of the ``report`` rule; every value is a (possibly empty) list of paths."""

@@ -94,6 +94,7 @@ def discover_inputs(results_dir: PathLike, extra: Mapping[str, Iterable[str]] | 
         "evidence": glob("evidence/*/table.parquet"),
         "evidence_summary": glob("evidence/*/summary.csv"),
         "evidence_check": glob("evidence/*/check.csv"),
+        "claims": glob("metrics/claims.csv"),
     }
     for key, value in (extra or {}).items():
         if key not in found:

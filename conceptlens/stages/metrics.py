@@ -97,3 +97,26 @@ def evaluate(descriptions: Sequence[str], imported: Sequence[str], ground_truth:
     return (table1(summaries), ablation_table(summaries, ablation, list(layers)),
             pd.concat(per_neuron, ignore_index=True) if per_neuron
             else pd.DataFrame(columns=PER_NEURON_COLUMNS))
+
+
+def claims(per_neuron_files: Sequence[str], concept_files: Sequence[str],
+           ablation: Mapping[str, str], n_boot: int = 2000, seed: int = 0,
+           log: logging.Logger = _LOG) -> pd.DataFrame:
+    """The seeds' claims with paired bootstrap intervals over neurons
+    (:func:`conceptlens.claims.claims_table`) from every concept set's
+    ``metrics/<set>/per_neuron.parquet`` and its ``concepts/<set>.txt`` (its size)."""
+    from pathlib import Path
+
+    from conceptlens.claims import claims_summary, claims_table
+    from conceptlens.io.concepts import read_concept_set
+    from conceptlens.io.metrics import load_per_neuron
+    from conceptlens.io.paths import parse_result_path
+
+    per_neuron = {parse_result_path(path).concept_set: load_per_neuron(path)
+                  for path in per_neuron_files}
+    sizes = {Path(path).stem: len(read_concept_set(path)) for path in concept_files}
+    table = claims_table(per_neuron, sizes, ablation, n_boot, seed)
+    for row in claims_summary(table).itertuples(index=False):
+        log.info("%s (%s): holds %d, unclear %d, reversed %d", row.claim, row.metric,
+                 row.holds, row.unclear, row.reversed)
+    return table

@@ -23,7 +23,7 @@ from conceptlens.io.evidence import (
     read_evidence_files,
 )
 from conceptlens.io.ground_truth import load_ground_truth
-from conceptlens.io.metrics import read_metric_tables
+from conceptlens.io.metrics import read_claims, read_metric_tables
 from conceptlens.io.neurons import read_neurons
 from conceptlens.io.paths import parse_result_path
 from conceptlens.io.probe import ProbeImages
@@ -36,7 +36,11 @@ from conceptlens.report.sections.crops import crops_section
 from conceptlens.report.sections.descriptions import config_order, descriptions_section
 from conceptlens.report.sections.evidence import evidence_section
 from conceptlens.report.sections.localisation import localisation_section
-from conceptlens.report.sections.metrics import ablation_section, table1_section
+from conceptlens.report.sections.metrics import (
+    ablation_section,
+    claims_section,
+    table1_section,
+)
 from conceptlens.report.sections.model import Figure, Section, numbered
 from conceptlens.report.sections.neurons import DEFAULT_GRID_METHODS, neurons_section
 from conceptlens.report.sections.stability import stability_section
@@ -75,6 +79,7 @@ def build_report(inputs: Mapping[str, Sequence[str]], settings: Mapping,
     sections.append(table1_section(read_metric_tables(inputs.get("table1", [])), published))
     sections.append(ablation_section(read_metric_tables(inputs.get("ablation", [])),
                                      published))
+    sections.append(claims_section(_read_one(inputs, "claims", read_claims)))
     evidence = read_evidence_files(inputs.get("evidence", []), load_evidence)
     sections.append(evidence_section(
         read_evidence_files(inputs.get("evidence_summary", []), load_evidence_summary),

@@ -30,3 +30,11 @@ def ablation_section(ablation: pd.DataFrame, published: Mapping) -> Section | No
         return None
     return Section("ablation", "Grad-CAM × t-vMF ablation",
                    tables=[table_models.ablation(ablation, published)])
+
+
+def claims_section(claims: pd.DataFrame | None) -> Section | None:
+    """The seeds' claims (``metrics/claims.csv``) with their intervals; None without
+    rows (no ablation, or no ground truth)."""
+    if claims is None or not len(claims):
+        return None
+    return Section("claims", "The seeds' claims, measured", tables=[table_models.claims(claims)])
