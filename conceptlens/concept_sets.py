@@ -8,7 +8,11 @@ names one of these:
 - ``wordnet``: the first lemma of every noun synset of WordNet 3.0, underscores turned into
   spaces, de-duplicated in synset order (:func:`wordnet_nouns`; 82,115 synsets give 67,893
   distinct names);
-- ``world``: the synthetic world's vocabulary (:func:`conceptlens.stages.world.world_concepts`).
+- ``world``: the synthetic world's vocabulary (:func:`conceptlens.stages.world.world_concepts`);
+- ``world_1k`` and ``world_wordnet``: the world's vocabulary followed by 1,000 of the
+  WordNet nouns (those with the smallest sha256 of their text: a fixed sample, no random
+  generator) or by all of them (:func:`world_plus_nouns`), the world's medium and large
+  sets, as the papers' ImageNet / Broden (1k) and WordNet (80k) sets.
 
 A path instead of null overrides any of them with a local file.
 """
@@ -59,7 +63,11 @@ BUILTIN_DOWNLOADS: dict[str, ConceptDownload] = {
 # Upstream files that list a concept more than once (Broden: 1,197 lines, 1,153 distinct
 # names); the workflow keeps each concept's first line.
 DUPLICATES_ALLOWED = ("broden",)
-DERIVED_SETS = ("world", "wordnet")
+#: world vocabulary + WordNet nouns: set name -> number of nouns added (None = all)
+WORLD_PLUS_SETS: dict[str, int | None] = {"world_1k": 1000, "world_wordnet": None}
+DERIVED_SETS = ("world", "wordnet", *WORLD_PLUS_SETS)
+#: the built-in sets read from WordNet 3.0
+WORDNET_SETS = ("wordnet", *WORLD_PLUS_SETS)
 BUILTIN_NAMES = (*DERIVED_SETS, *BUILTIN_DOWNLOADS)
 
 
@@ -126,6 +134,24 @@ def wordnet_nouns(reader=None) -> list[str]:
     database's order, underscores to spaces, de-duplicated (67,893 names).  ``reader``: an
     NLTK WordNet reader (default: Debian's ``/usr/share/wordnet``, else NLTK's corpus)."""
     return first_lemmas((reader or default_wordnet_reader()).all_synsets("n"))
+
+
+def world_plus_nouns(world: Sequence[str], nouns: Sequence[str], n: int | None = None
+                     ) -> list[str]:
+    """The world vocabulary, then the WordNet ``nouns`` that are not in it nor repeat an
+    earlier noun (compared case-insensitively): all of them (``n`` None, in their order) or the ``n`` whose
+    sha256 of the lower-cased text is smallest, in that order (a sample that is the same
+    on every machine and Python)."""
+    seen = {c.lower() for c in world}
+    extra = []
+    for noun in nouns:
+        if noun.lower() not in seen:
+            seen.add(noun.lower())
+            extra.append(noun)
+    if n is not None:
+        extra = sorted(extra, key=lambda c: hashlib.sha256(c.lower().encode()).hexdigest())
+        extra = extra[:n]
+    return [*world, *extra]
 
 
 def imagenet_synonyms(wnids: Sequence[str], reader=None) -> list[str]:

@@ -263,7 +263,8 @@ def deep_merge(base: dict, override: dict) -> dict:
 def apply_base(config: dict, basedir: str | os.PathLike) -> None:
     """Resolve ``base:`` in place: an overlay config (``base: config.yaml``) is merged over
     the named file (relative to the workflow folder), which may name a base of its own.
-    A config without ``base`` (the default, or a preset) is complete as it is."""
+    A config without ``base`` (the default, or a preset) is complete as it is.  A concept
+    set set to ``false`` is then left out (an overlay's way to drop a base's set)."""
     seen: list[Path] = []
     while config.get("base") is not None:
         path = Path(config.pop("base"))
@@ -277,6 +278,11 @@ def apply_base(config: dict, basedir: str | os.PathLike) -> None:
         config.clear()
         config.update(merged)
     config.pop("base", None)
+    # `concept_sets.<name>: false` leaves out a set that a base config names
+    sets = config.get("concept_sets")
+    if isinstance(sets, dict):
+        for name in [n for n, value in sets.items() if value is False]:
+            del sets[name]
 
 
 def read_config_file(path: str | os.PathLike) -> dict:

@@ -199,6 +199,8 @@ def _probe_missing(probe: Mapping) -> list[Missing]:
 
 def _concepts_missing(concept_sets: Mapping, built: Path | None, mirror: str | None = None
                       ) -> list[Missing]:
+    from conceptlens.concept_sets import WORDNET_SETS
+
     out = []
     for name, path in concept_sets.items():
         if path is not None:
@@ -207,15 +209,20 @@ def _concepts_missing(concept_sets: Mapping, built: Path | None, mirror: str | N
                                    f"concept_sets.{name}"))
         elif name == "world":
             continue
-        elif name != "wordnet":
-            from conceptlens.concept_sets import BUILTIN_DOWNLOADS, DOWNLOADS_FOLDER, download_url
+        elif name not in WORDNET_SETS:
+            from conceptlens.concept_sets import (
+                BUILTIN_DOWNLOADS,
+                BUILTIN_NAMES,
+                DOWNLOADS_FOLDER,
+                download_url,
+            )
 
             if built is not None and any((d / f"{name}.txt").is_file() for d in (
                     built, built.parents[1] / DOWNLOADS_FOLDER / "concept_sets")):
                 continue
             if name not in BUILTIN_DOWNLOADS:
                 out.append(Missing(f"concept set {name}", "null names a set the workflow builds "
-                                   f"(world, wordnet, {', '.join(BUILTIN_DOWNLOADS)})",
+                                   f"({', '.join(BUILTIN_NAMES)})",
                                    f"concept_sets.{name} (a local file)"))
                 continue
             url = download_url(name, mirror)

@@ -20,7 +20,12 @@ from conceptlens.parent_watch import record_snakemake
 # a cluster job watches its own snakemake process on its node).
 record_snakemake()
 
-from conceptlens.concept_sets import BUILTIN_DOWNLOADS, DOWNLOADS_FOLDER, download_url
+from conceptlens.concept_sets import (
+    BUILTIN_DOWNLOADS,
+    DOWNLOADS_FOLDER,
+    WORLD_PLUS_SETS,
+    download_url,
+)
 from conceptlens.probes import probe_state
 from conceptlens import methods as method_families
 from conceptlens.config import (
@@ -107,6 +112,7 @@ wildcard_constraints:
     imported="[A-Za-z0-9_.-]+",
     function="soft_wpmi|wpmi",
     download="|".join(BUILTIN_DOWNLOADS),
+    plus="|".join(WORLD_PLUS_SETS),
     layer="[A-Za-z0-9_.]+",
 
 

@@ -47,6 +47,22 @@ rule wordnet_concepts:
         "../scripts/wordnet_concepts.py"
 
 
+# The world's medium and large sets: its vocabulary with 1,000 or all WordNet nouns.
+rule world_plus_concepts:
+    input:
+        world=results("concepts/world.txt"),
+        nouns=results("derived/wordnet_nouns.txt"),
+    output:
+        results("derived/{plus}.txt"),
+    log:
+        results("logs/world_plus_concepts/{plus}.log"),
+    localrule: True
+    conda:
+        "../envs/conceptlens.yaml"
+    script:
+        "../scripts/world_plus_concepts.py"
+
+
 rule world_concepts:
     output:
         concepts=results("concepts/world.txt"),

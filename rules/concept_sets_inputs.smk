@@ -13,6 +13,8 @@ def concept_set_source(wildcards):
         return [f"{DOWNLOADS}/concept_sets/{name}.txt"]
     if name == "wordnet":
         return [results("derived/wordnet_nouns.txt")]
+    if name in WORLD_PLUS_SETS:
+        return [results(f"derived/{name}.txt")]
     return []
 
 

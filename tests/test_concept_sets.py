@@ -178,3 +178,48 @@ def test_workflow_downloads_derives_and_copies_the_concept_sets(http_folder, tmp
     index = pd.read_parquet(out / "probe" / "attributes.parquet")
     assert (out / "probe" / "classes.txt").read_text().split() == ["n01440764", "n01443537"]
     assert sorted(index["label"]) == [0, 1]
+
+
+def test_the_world_sets_of_three_sizes_extend_the_world_vocabulary():
+    from conceptlens.concept_sets import wordnet_nouns, world_plus_nouns
+    from conceptlens.world.vocabulary import world_concepts
+
+    world, nouns = world_concepts(), wordnet_nouns()
+    medium = world_plus_nouns(world, nouns, 1000)
+    large = world_plus_nouns(world, nouns)
+    assert medium[:len(world)] == world and large[:len(world)] == world
+    assert len(medium) == len(world) + 1000 and len(set(c.lower() for c in large)) == len(large)
+    assert len(large) > 60_000 and set(medium) <= set(large)
+    assert not {"circle", "red"} & {c.lower() for c in medium[len(world):]}  # no repeats
+    # the sample is the sha256 order, not a random generator's: the same everywhere, and
+    # the same nouns (up to case) whatever their order
+    import hashlib
+
+    added = medium[len(world):]
+    assert added == sorted(added, key=lambda c: hashlib.sha256(c.lower().encode()).hexdigest())
+    shuffled = world_plus_nouns(world, list(reversed(nouns)), 1000)
+    assert [c.lower() for c in shuffled] == [c.lower() for c in medium]
+
+
+def test_an_overlay_leaves_out_a_base_concept_set_with_false(tmp_path):
+    base = tmp_path / "base.yaml"
+    base.write_text(yaml.safe_dump({"base": str(REPO / "config.yaml"), "concept_sets": {
+        "world": None, "world_1k": None, "world_wordnet": None}}))
+    overlay = tmp_path / "overlay.yaml"
+    overlay.write_text(yaml.safe_dump({"base": str(base), "run": "x",
+                                       "concept_sets": {"world_1k": False}}))
+    assert set(load_config(base)["concept_sets"]) == {"world", "world_1k", "world_wordnet"}
+    assert set(load_config(overlay)["concept_sets"]) == {"world", "world_wordnet"}
+
+
+def test_the_workflow_derives_the_world_sets_from_its_vocabulary_and_wordnet(tmp_path):
+    from tests.conftest import dry_run_jobs
+
+    overlay = tmp_path / "sets.yaml"
+    overlay.write_text(yaml.safe_dump({"base": "config.yaml", "concept_sets": {
+        "world": None, "world_1k": None, "world_wordnet": None}}))
+    proc = run_snakemake("-n", "--forceall", "--configfile", str(overlay))
+    jobs = dry_run_jobs(proc.stdout)
+    assert jobs["world_plus_concepts"] == 2 and jobs["wordnet_concepts"] == 1
+    assert jobs["concept_set"] == 2 and jobs["metrics"] == 3
+    assert "results/world/derived/world_1k.txt" in proc.stdout

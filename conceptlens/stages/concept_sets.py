@@ -42,6 +42,19 @@ def download_concept_set(name: str, url: str, dest: PathLike, log: logging.Logge
     return out
 
 
+def world_plus_concepts(name: str, world: PathLike, nouns: PathLike,
+                        log: logging.Logger = LOG) -> list[str]:
+    """A world set with WordNet nouns (``world_1k``, ``world_wordnet``:
+    :func:`conceptlens.concept_sets.world_plus_nouns`) from the world's concept file and
+    the WordNet nouns file."""
+    from conceptlens.concept_sets import WORLD_PLUS_SETS, world_plus_nouns
+
+    concepts = world_plus_nouns(read_concept_set(world), read_concept_set(nouns),
+                                WORLD_PLUS_SETS[name])
+    log.info("%s: %d concepts (the world's and WordNet nouns)", name, len(concepts))
+    return concepts
+
+
 def wordnet_concepts(log: logging.Logger = LOG) -> list[str]:
     """The WordNet concept set: the first lemma of every noun synset of WordNet 3.0."""
     from conceptlens.concept_sets import wordnet_nouns
