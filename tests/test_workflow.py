@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+import yaml
 
 from tests.conftest import REPO, dry_run_jobs, run_snakemake
 
@@ -267,8 +268,10 @@ def test_tiny_world_report_embeds_every_image_and_prints_table1(tiny_world):
 def test_a_new_k_reruns_the_topk_job_not_the_target_pass(tiny_world):
     """The top-k sets are a job of their own: a new k re-runs them and what reads them;
     the target's pass (and its activations, which a failing re-run would delete) stays."""
-    proc = run_snakemake("-n", "--configfile", "configs/tiny-world.yaml", "--config",
-                         "methods={'www': {'k': 20}}", cwd=tiny_world)
+    overlay = tiny_world / "new-k.yaml"
+    overlay.write_text(yaml.safe_dump({"base": "configs/tiny-world.yaml",
+                                       "methods": {"www": {"k": 20}}}))
+    proc = run_snakemake("-n", "--configfile", str(overlay), cwd=tiny_world)
     jobs = dry_run_jobs(proc.stdout)
     assert jobs["topk"] == 1 and jobs["describe"] == 1
     assert not {"activations", "world_split", "neuron_ground_truth"} & set(jobs), jobs
