@@ -107,12 +107,13 @@ def run_convis(args: argparse.Namespace) -> int:
 
 def _add_describe(sub: argparse._SubParsersAction) -> None:
     from conceptlens.quick import (
-        GRADCAM_FRACTION,
         GRADCAM_LAYER,
         GRADCAM_TARGET,
         METHODS,
         PRECISION,
         TOKENS,
+        WORLD_CENTER_FRACTION,
+        WORLD_GRADCAM_WINDOW,
     )
 
     p = sub.add_parser(
@@ -159,12 +160,15 @@ def _add_describe(sub: argparse._SubParsersAction) -> None:
                    "'{}' for CLIP-Dissect)")
     p.add_argument("--center-fraction", type=float, default=None,
                    help="side of the centre / Grad-CAM crop as a fraction of the shorter image "
-                   "side (default 0.75 for the world, else 0.875)")
+                   f"side (default {WORLD_CENTER_FRACTION} for the world, else 0.875)")
     p.add_argument("--gradcam-layer", default=GRADCAM_LAYER,
                    help=f"layer of the Grad-CAM view (default {GRADCAM_LAYER})")
-    p.add_argument("--gradcam-fraction", type=float, default=GRADCAM_FRACTION,
+    p.add_argument("--gradcam-fraction", type=float, default=None,
                    help="side of the Grad-CAM window as a fraction of the shorter image side "
-                   "(default: the centre crop's)")
+                   f"(default {WORLD_GRADCAM_WINDOW[0]} for the world, else the centre crop's)")
+    p.add_argument("--gradcam-peak", default=None, choices=("max", "centroid"),
+                   help="centre of the Grad-CAM window: the map's maximum or its peak region's "
+                   f"centroid (default {WORLD_GRADCAM_WINDOW[1]} for the world, else max)")
     p.add_argument("--gradcam-target", default=GRADCAM_TARGET, choices=("predicted", "label"),
                    help=f"class whose Grad-CAM places the window (default {GRADCAM_TARGET}; "
                    "label needs a labelled probe set)")
@@ -222,7 +226,8 @@ def run_describe(args: argparse.Namespace) -> int:
                 batch_size=args.batch_size, workers=args.workers, input_size=args.input_size,
                 center_fraction=args.center_fraction, gradcam_layer=args.gradcam_layer,
                 gradcam_fraction=args.gradcam_fraction, gradcam_target=args.gradcam_target,
-                precision=args.precision, tokens=args.tokens, log=note)
+                gradcam_peak=args.gradcam_peak, precision=args.precision, tokens=args.tokens,
+                log=note)
     except (ValueError, FileNotFoundError, OfflineWeightsError, MissingWeightsError,
             MissingRequirementsError) as err:
         raise SystemExit(f"conceptlens describe: {option_message(err)}") from None
@@ -249,6 +254,7 @@ def describe_report(args: argparse.Namespace, note: Callable[[str], None]) -> in
         DescribeError,
         clip_spec,
         few_images_note,
+        gradcam_window,
         load_concepts,
         method_settings,
         summary_frame,
@@ -279,11 +285,13 @@ def describe_report(args: argparse.Namespace, note: Callable[[str], None]) -> in
     write_concept_set(concepts_file, load_concepts(args.concepts))
     fraction = args.center_fraction or (WORLD_CENTER_FRACTION if spec["source"] == "world"
                                         else REAL_CENTER_FRACTION)
+    window = gradcam_window(spec["source"], args.gradcam_fraction, args.gradcam_peak)
     config = folder_config(
         args.folder, concepts_file, target=spec, layers=layers, method=args.method,
         settings=settings, clip=clip, views={
             "center_fraction": fraction, "gradcam_layer": args.gradcam_layer,
-            "gradcam_fraction": args.gradcam_fraction, "gradcam_target": args.gradcam_target},
+            "gradcam_fraction": window[0], "gradcam_peak": window[1],
+            "gradcam_target": args.gradcam_target},
         precision=args.precision, tokens=args.tokens, device=args.device,
         batch_size=args.batch_size, workers=args.workers)
     note(f"running the workflow in {out} (log: {out / 'snakemake.log'})")

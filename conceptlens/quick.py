@@ -53,8 +53,21 @@ TEMPLATES: dict[str, str] = {name: _DEFAULTS["templates"][m["template"]]
 WORLD_CENTER_FRACTION: float = _DEFAULTS["views"]["center_fraction"]
 #: the default config's views (Grad-CAM layer, window, target) and precision
 GRADCAM_LAYER: str = _DEFAULTS["views"]["gradcam_layer"]
-GRADCAM_FRACTION: float | None = _DEFAULTS["views"]["gradcam_fraction"]
 GRADCAM_TARGET: str = _DEFAULTS["views"]["gradcam_target"]
+#: the Grad-CAM window of the world target (config.yaml's) and of any other (the schema's
+#: defaults: the centre crop's side, around the map's maximum)
+WORLD_GRADCAM_WINDOW: tuple[float | None, str] = (_DEFAULTS["views"]["gradcam_fraction"],
+                                                  _DEFAULTS["views"]["gradcam_peak"])
+REAL_GRADCAM_WINDOW: tuple[float | None, str] = (None, "max")
+
+
+def gradcam_window(source: str, fraction: float | None = None, peak: str | None = None
+                   ) -> tuple[float | None, str]:
+    """(window side fraction or None = the centre crop's, peak rule) of a target of
+    ``source``: the given values, else the world's or any other target's defaults."""
+    default = WORLD_GRADCAM_WINDOW if source == "world" else REAL_GRADCAM_WINDOW
+    return (default[0] if fraction is None else fraction,
+            default[1] if peak is None else peak)
 PRECISION: str = _DEFAULTS["precision"]
 REDUCTION: str = _DEFAULTS["ground_truth"]["reduction"]
 #: how a token output (ViT blocks, Swin stages) becomes one value per channel
@@ -281,8 +294,9 @@ def describe_folder(folder: str | os.PathLike, concepts: str | os.PathLike | Seq
                     device: str = "auto", batch_size: int = 64, workers: int = 0,
                     input_size: int | None = None, center_fraction: float | None = None,
                     gradcam_layer: str = GRADCAM_LAYER,
-                    gradcam_fraction: float | None = GRADCAM_FRACTION,
-                    gradcam_target: str = GRADCAM_TARGET, precision: str = PRECISION,
+                    gradcam_fraction: float | None = None,
+                    gradcam_target: str = GRADCAM_TARGET, gradcam_peak: str | None = None,
+                    precision: str = PRECISION,
                     reduction: str = REDUCTION, tokens: str = TOKENS,
                     log: Callable[[str], None] | None = None) -> pd.DataFrame:
     """Describe the neurons of ``layers`` of a target on the images under ``folder``.
@@ -337,6 +351,10 @@ def describe_folder(folder: str | os.PathLike, concepts: str | os.PathLike | Seq
         raise DescribeError(f"--precision: {precision!r} (valid: {', '.join(PRECISIONS)})")
     if gradcam_target not in ("predicted", "label"):
         raise DescribeError(f"--gradcam-target: {gradcam_target!r} (valid: predicted, label)")
+    gradcam_fraction, gradcam_peak = gradcam_window(spec["source"], gradcam_fraction,
+                                                    gradcam_peak)
+    if gradcam_peak not in ("max", "centroid"):
+        raise DescribeError(f"--gradcam-peak: {gradcam_peak!r} (valid: max, centroid)")
     if tokens not in ("mean", "max", "cls"):
         raise DescribeError(f"--tokens: {tokens!r} (valid: mean, max, cls)")
     missing = missing_requirements({"target": spec, "clip_models": {
@@ -384,7 +402,8 @@ def describe_folder(folder: str | os.PathLike, concepts: str | os.PathLike | Seq
         layers={view: layers}, topk_layers=layers,
         k={view: methods.topk_size(settings)}, center_fraction=fraction,
         gradcam_fraction=gradcam_fraction, gradcam_layer=gradcam_layer,
-        gradcam_target=gradcam_target, reduction=reduction, tokens=tokens,
+        gradcam_target=gradcam_target, gradcam_peak=gradcam_peak, reduction=reduction,
+        tokens=tokens,
         batch_size=batch_size, workers=workers, precision=precision)
     try:
         recorded = target_pass(root, index, spec, pass_settings, torch_device, loaded=loaded)

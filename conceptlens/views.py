@@ -213,6 +213,28 @@ def map_peaks(maps: np.ndarray, scale_x: float = 1.0, scale_y: float = 1.0) -> n
     return np.stack([xs * scale_x, ys * scale_y], axis=1)
 
 
+def map_centroids(maps: np.ndarray, share: float = 0.5) -> np.ndarray:
+    """(n, 2) x, y pixel coordinates of the centroid of each map's peak region: the map
+    above ``share`` of its maximum, weighted by its excess over that level (a sub-pixel
+    peak of a coarse Grad-CAM, whose upsampled maximum sits on a cell centre); a map
+    without signal points at its centre."""
+    n, h, w = maps.shape
+    maps = np.asarray(maps, dtype=np.float64)
+    excess = np.clip(maps - share * maps.max(axis=(1, 2), keepdims=True), 0, None)
+    mass = excess.sum(axis=(1, 2))
+    ys, xs = np.arange(h, dtype=np.float64), np.arange(w, dtype=np.float64)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        cx = (excess.sum(axis=1) @ xs) / mass
+        cy = (excess.sum(axis=2) @ ys) / mass
+    empty = ~(mass > 0)
+    return np.stack([np.where(empty, (w - 1) / 2, cx), np.where(empty, (h - 1) / 2, cy)],
+                    axis=1)
+
+
+#: how a Grad-CAM window's centre is found (config key views.gradcam_peak)
+GRADCAM_PEAKS = {"max": map_peaks, "centroid": map_centroids}
+
+
 def view_batches(images: np.ndarray, boxes: np.ndarray, size: int, batch_size: int,
                  indices: np.ndarray | None = None):
     """Yield float (b, 3, size, size) tensors in [0, 1]: the view of uint8 ``images``
@@ -265,10 +287,12 @@ def gradcam_boxes(model: nn.Module, target_layer: nn.Module, preprocess, files: 
                   sizes: np.ndarray, fraction: float, batch_size: int, workers: int,
                   device: torch.device, labels: np.ndarray | None = None,
                   record: dict[str, np.ndarray] | None = None, reduction: str = "mean",
-                  tokens: str = "mean") -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+                  tokens: str = "mean", peak: str = "max"
+                  ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """The Grad-CAM view of images ``files`` of ``sizes`` (n, 2) width, height: Grad-CAM on
     the full view (streamed), then a square of ``fraction`` of the shorter side around each
-    map's maximum, clamped inside the image.  ``preprocess``: the target's
+    map's maximum (``peak="max"``, the paper's) or the centroid of its peak region
+    (``"centroid"``, :func:`map_centroids`), clamped inside the image.  ``preprocess``: the target's
     (``input_size``, ``normalize``); ``labels`` (n,): target classes (None = predicted).
 
     ``record``: layer name -> a preallocated (n, n_neurons) array, filled with the full
@@ -289,7 +313,7 @@ def gradcam_boxes(model: nn.Module, target_layer: nn.Module, preprocess, files: 
             x = preprocess.normalize(x.to(device))
             batch_labels = None if labels is None else labels[start:start + len(x)]
             maps, low = gradcam_maps(model, target_layer, x, batch_labels, reshape)
-            peaks.append(map_peaks(maps))
+            peaks.append(GRADCAM_PEAKS[peak](maps))
             low_maps.append(low.astype(np.float16))
             if record:
                 store_batch(captured, start, record)

@@ -58,6 +58,7 @@ def target_pass_settings():
         "gradcam_fraction": views["gradcam_fraction"],
         "gradcam_layer": views["gradcam_layer"],
         "gradcam_target": views["gradcam_target"],
+        "gradcam_peak": views["gradcam_peak"],
         "reduction": GROUND_TRUTH["reduction"],
         "tokens": TARGET["tokens"],
         "batch_size": config["batch_size"],

@@ -604,3 +604,26 @@ def test_summary_names_the_target_and_probe_in_words():
                        "path": "m.pt", "weights": None}}
     assert describe_target(ckpt) == "timm vit_small from checkpoint m.pt"
     assert "None" not in describe_probe({"probe": {"source": "world"}, "world": {}}, None)
+
+
+def test_view_shares_count_the_whole_main_object_and_any_part_of_a_distractor():
+    from conceptlens.view_coverage import view_shares
+
+    attributes = pd.DataFrame({
+        "main_x0": [10, 10, 10], "main_y0": [10, 10, 10], "main_x1": [30, 30, 30],
+        "main_y1": [30, 30, 30],
+        "d1_x0": [40, 32, -1], "d1_y0": [40, 10, -1], "d1_x1": [50, 42, -1], "d1_y1": [50, 20, -1],
+        "d2_x0": [-1, -1, -1], "d2_y0": [-1, -1, -1], "d2_x1": [-1, -1, -1], "d2_y1": [-1, -1, -1]})
+    windows = np.array([[0, 0, 45, 45], [5, 5, 35, 35], [15, 15, 40, 40]])
+    row = view_shares({"gradcam": windows}, attributes).iloc[0]
+    # image 0: main whole, distractor a quarter inside; image 1: main whole, distractor
+    # 3 of 10 px wide inside; image 2: main cut, no distractor
+    assert row["main_whole"] == pytest.approx(2 / 3)
+    assert row["distractor_any"] == 1.0  # both images with a distractor hold part of it
+    assert row["distractor_area"] == pytest.approx((0.25 + 0.3) / 2)
+
+
+def test_the_crops_section_tabulates_what_each_crop_holds(fake_run):
+    html = (fake_run["out"] / "report.html").read_text()
+    body = html.split('id="table-view_shares"', 1)[1].split("</table>", 1)[0]
+    assert "Centre crop" in body and "Grad-CAM crop" in body and "Main object whole" in html

@@ -159,3 +159,14 @@ def test_the_gradcam_pass_records_the_full_views_activations(tmp_path):
     np.testing.assert_array_equal(boxes, plain_boxes)
     np.testing.assert_allclose(peaks, plain_peaks)
     assert not any(module._forward_hooks for module in model.modules())  # hooks removed
+
+
+def test_the_centroid_peak_of_a_coarse_map_lies_between_its_cells():
+    from conceptlens.views import map_centroids, map_peaks
+
+    maps = np.zeros((2, 8, 8))
+    maps[0, 2, 2] = maps[0, 2, 3] = 1.0  # two equal cells: the centroid is between them
+    maps[0, 6, 6] = 0.2  # below half the maximum: ignored
+    assert map_centroids(maps)[0].tolist() == [2.5, 2.0]
+    assert map_peaks(maps)[0].tolist() == [2.0, 2.0]  # the maximum: the first cell
+    assert map_centroids(maps)[1].tolist() == [3.5, 3.5]  # no signal: the centre

@@ -63,3 +63,34 @@ def test_unknown_precision_is_named(split):
     cfg = TrainConfig(steps=1, batch_size=4, lr=0.002, precision="half")
     with pytest.raises(ValueError, match="precision: 'half'"):
         train_target(images, labels, len(SHAPES), cfg, log=lambda _: None)
+
+
+def test_object_crops_hold_the_whole_main_object_and_identity_windows_change_nothing():
+    import numpy as np
+    import torch
+
+    from conceptlens.models.training import (
+        _distractor_visible,
+        object_crop_windows,
+        resized_crops,
+    )
+
+    rng = np.random.default_rng(0)
+    x0 = rng.integers(0, 40, 200)
+    y0 = rng.integers(0, 40, 200)
+    boxes = torch.from_numpy(np.stack([x0, y0, x0 + 20, y0 + 24], 1))
+    windows = object_crop_windows(boxes, 64, 1.0, 0.4, torch.Generator().manual_seed(1))
+    side = windows[:, 2] - windows[:, 0]
+    assert torch.allclose(side, windows[:, 3] - windows[:, 1])  # square
+    assert (side >= 24).all() and (side <= 64).all() and (side < 40).any()
+    assert (windows[:, :2] <= boxes[:, :2]).all() and (windows[:, 2:] >= boxes[:, 2:]).all()
+    assert (windows >= 0).all() and (windows <= 64).all()
+    none = object_crop_windows(boxes, 64, 0.0, 0.4, torch.Generator().manual_seed(1))
+    assert (none == torch.tensor([0.0, 0, 64, 64])).all()
+    images = torch.from_numpy(rng.integers(0, 256, (3, 64, 64, 3), dtype=np.uint8))
+    assert torch.equal(resized_crops(images, none[:3]), images)
+    # the distractor caption counts only where its centre is inside the crop
+    distractors = torch.tensor([[2, 2, 6, 6], [-1, -1, -1, -1]])
+    visible = _distractor_visible(torch.tensor([[10.0, 10, 40, 40], [10, 10, 40, 40]]),
+                                  distractors)
+    assert visible.tolist() == [False, True]

@@ -12,6 +12,8 @@ from conceptlens.world.generate import SplitSpec, render_images
 from conceptlens.world.vocabulary import WorldVocabulary
 
 SHAPE_PROMPT = "a photo of a {}"
+#: side of the held-out crops around the main object, as a fraction of the image side
+CROP_FRACTION = 0.5
 COLOR_PROMPT = "a photo of a {}"
 
 
@@ -46,3 +48,48 @@ def clip_zero_shot_accuracy(model: nn.Module, tokenizer, images: np.ndarray, row
         truth = np.array([values.index(r[attribute]) for r in rows])
         result[attribute] = float((pred == truth).mean())
     return result
+
+
+def main_object_windows(rows: list[dict], image_size: int, fraction: float) -> np.ndarray:
+    """(n, 4) int boxes x0, y0, x1, y1 px: square windows of side ``fraction`` of the image
+    centred on each image's main object (its box centre), shifted inside the image."""
+    side = max(1, int(round(fraction * image_size)))
+    cx = np.array([(r["main_x0"] + r["main_x1"]) / 2 for r in rows])
+    cy = np.array([(r["main_y0"] + r["main_y1"]) / 2 for r in rows])
+    x0 = np.clip(np.round(cx - side / 2), 0, image_size - side).astype(np.int64)
+    y0 = np.clip(np.round(cy - side / 2), 0, image_size - side).astype(np.int64)
+    return np.stack([x0, y0, x0 + side, y0 + side], axis=1)
+
+
+def crops_resized(images: np.ndarray, boxes: np.ndarray) -> np.ndarray:
+    """uint8 (n, h, w, 3) crops of ``images`` to ``boxes`` (n, 4 px), each resized back to
+    (h, w) bilinearly (antialiased), as the workflow's views feed crops to a model."""
+    x = torch.from_numpy(images).permute(0, 3, 1, 2).float()
+    size = images.shape[1:3]
+    out = torch.stack([
+        nn.functional.interpolate(x[i:i + 1, :, y0:y1, x0:x1], size=size, mode="bilinear",
+                                  antialias=True, align_corners=False)[0]
+        for i, (x0, y0, x1, y1) in enumerate(boxes.tolist())])
+    return out.round().clamp(0, 255).to(torch.uint8).permute(0, 2, 3, 1).numpy()
+
+
+@torch.no_grad()
+def cosine_statistics(model: nn.Module, tokenizer, images: np.ndarray, rows: list[dict],
+                      concepts: list[str], prompt: str = SHAPE_PROMPT) -> dict[str, float]:
+    """The CLIP's image-text cosine geometry on ``images`` against ``concepts`` (each in
+    ``prompt``): medians over images of the per-image spread (max - min cosine over the
+    concepts) and of best minus second best, and the mean cosine of matched pairs (the
+    image's main shape) and of unmatched ones (the other shapes)."""
+    image_emb = encode_images(model, clip_normalize(model, torch.from_numpy(images)))
+    cos = image_emb @ encode_texts(model, tokenizer, [prompt.format(c) for c in concepts]).T
+    top2 = cos.topk(2, dim=1).values
+    vocab = WorldVocabulary()
+    shapes = list(vocab.attribute_values()["shape"])
+    shape_cos = image_emb @ encode_texts(model, tokenizer,
+                                         [prompt.format(s) for s in shapes]).T
+    matched = torch.zeros_like(shape_cos, dtype=torch.bool)
+    matched[torch.arange(len(rows)), torch.tensor([shapes.index(r["shape"]) for r in rows])] = True
+    return {"spread_median": float((cos.max(1).values - cos.min(1).values).median()),
+            "best_minus_second_median": float((top2[:, 0] - top2[:, 1]).median()),
+            "matched_mean": float(shape_cos[matched].mean()),
+            "unmatched_mean": float(shape_cos[~matched].mean())}

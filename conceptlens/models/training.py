@@ -40,6 +40,9 @@ class TrainConfig:
     threads: int = 1
     precision: str = "autocast"  # autocast: bfloat16 forward passes (2x on AVX-512 CPUs) | float32
     log_every: int = 50
+    crop_probability: float = 0.0  # share of images replaced by a random object crop
+    min_crop: float = 0.4  # smallest crop side / image side
+    logit_scale: float | None = None  # CLIP: fixed logit scale; None = learned, clamped at 100
     extra: dict = field(default_factory=dict)
 
 
@@ -93,15 +96,63 @@ def _random_flips(x: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
     return torch.where(hflip.view(n, 1, 1, 1), x.flip(2), x)
 
 
+def object_crop_windows(main_boxes: torch.Tensor, size: int, probability: float,
+                        min_crop: float, gen: torch.Generator) -> torch.Tensor:
+    """(n, 4) float windows x0, y0, x1, y1 px of random square crops, each holding its
+    whole main object (``main_boxes`` (n, 4) px): with ``probability`` a side drawn
+    uniformly in [``min_crop``, 1] of ``size`` (raised to fit the object), placed
+    uniformly among the positions that hold the object; else the whole image."""
+    n = len(main_boxes)
+    boxes = main_boxes.float()
+    need = (boxes[:, 2:] - boxes[:, :2]).amax(1).clamp(max=size)
+    side = torch.maximum(size * (min_crop + (1 - min_crop) * torch.rand(n, generator=gen)), need)
+    crop = torch.rand(n, generator=gen) < probability
+    side = torch.where(crop, side, torch.full_like(side, size))
+    low = (boxes[:, 2:] - side[:, None]).clamp(min=0)  # (n, 2): x, y
+    high = torch.minimum(boxes[:, :2], size - side[:, None]).clamp(min=0)
+    start = low + (high - low).clamp(min=0) * torch.rand(n, 2, generator=gen)
+    return torch.cat([start, start + side[:, None]], dim=1)
+
+
+def resized_crops(images: torch.Tensor, windows: torch.Tensor) -> torch.Tensor:
+    """uint8 (n, h, w, 3) ``images`` cropped to float ``windows`` (n, 4 px) and resized
+    back to (h, w), bilinearly, in one batched ``grid_sample``."""
+    n, h, w, _ = images.shape
+    x = images.permute(0, 3, 1, 2).float()
+    theta = torch.zeros(n, 2, 3)
+    theta[:, 0, 0] = (windows[:, 2] - windows[:, 0]) / w
+    theta[:, 1, 1] = (windows[:, 3] - windows[:, 1]) / h
+    theta[:, 0, 2] = (windows[:, 0] + windows[:, 2]) / w - 1
+    theta[:, 1, 2] = (windows[:, 1] + windows[:, 3]) / h - 1
+    grid = nn.functional.affine_grid(theta, (n, 3, h, w), align_corners=False)
+    out = nn.functional.grid_sample(x, grid, mode="bilinear", padding_mode="border",
+                                    align_corners=False)
+    return out.round().clamp(0, 255).to(torch.uint8).permute(0, 2, 3, 1)
+
+
+def _augmented(x: torch.Tensor, main_boxes: torch.Tensor | None, cfg: TrainConfig,
+               gen: torch.Generator) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """A batch with random object crops (when configured) and flips; the crop windows."""
+    windows = None
+    if main_boxes is not None and cfg.crop_probability > 0:
+        windows = object_crop_windows(main_boxes, x.shape[2], cfg.crop_probability,
+                                      cfg.min_crop, gen)
+        x = resized_crops(x, windows)
+    return _random_flips(x, gen), windows
+
+
 def train_target(images: np.ndarray, labels: np.ndarray, num_classes: int, cfg: TrainConfig,
-                 log: Callable[[str], None] = print) -> tuple[nn.Module, list[dict]]:
-    """Train the world ResNet-18 on uint8 ``images`` (n, h, w, 3) with int ``labels`` (n,)."""
+                 log: Callable[[str], None] = print, main_boxes: np.ndarray | None = None
+                 ) -> tuple[nn.Module, list[dict]]:
+    """Train the world ResNet-18 on uint8 ``images`` (n, h, w, 3) with int ``labels`` (n,);
+    ``main_boxes`` (n, 4) px, the main objects' boxes, for the crop augmentation."""
     with _torch_threads(cfg.threads):
-        return _train_target(images, labels, num_classes, cfg, log)
+        return _train_target(images, labels, num_classes, cfg, log, main_boxes)
 
 
 def _train_target(images: np.ndarray, labels: np.ndarray, num_classes: int, cfg: TrainConfig,
-                  log: Callable[[str], None]) -> tuple[nn.Module, list[dict]]:
+                  log: Callable[[str], None], main_boxes: np.ndarray | None = None
+                  ) -> tuple[nn.Module, list[dict]]:
     torch.manual_seed(cfg.seed)
     gen = torch.Generator().manual_seed(cfg.seed)
     model = build_world_target(num_classes).to(memory_format=torch.channels_last).train()
@@ -109,11 +160,13 @@ def _train_target(images: np.ndarray, labels: np.ndarray, num_classes: int, cfg:
     sched = torch.optim.lr_scheduler.LambdaLR(opt, _lr_lambda(cfg))
     x_all = torch.from_numpy(images)
     y_all = torch.from_numpy(labels.astype(np.int64))
+    boxes_all = None if main_boxes is None else torch.from_numpy(np.asarray(main_boxes))
     history: list[dict] = []
     start, loss_sum, correct, seen = time.time(), 0.0, 0, 0
     for step in range(cfg.steps):
         idx = torch.randint(0, len(x_all), (cfg.batch_size,), generator=gen)
-        x = normalize_images(_random_flips(x_all[idx], gen)).contiguous(memory_format=torch.channels_last)
+        x, _ = _augmented(x_all[idx], None if boxes_all is None else boxes_all[idx], cfg, gen)
+        x = normalize_images(x).contiguous(memory_format=torch.channels_last)
         y = y_all[idx]
         with precision_context(cfg.precision, "cpu"):
             logits = model(x)
@@ -165,24 +218,52 @@ def tokenize_captions(captions: pd.DataFrame, n_images: int, tokenizer) -> tuple
     return tokenize(tokenizer, unique), torch.from_numpy(ids.astype(np.int64))
 
 
+#: the caption kind that names the first distractor (dropped for crops that cut it off)
+DISTRACTOR_KIND = "with_distractor"
+
+
 def train_clip(images: np.ndarray, captions: pd.DataFrame, cfg: TrainConfig,
-               log: Callable[[str], None] = print) -> tuple[nn.Module, list[dict]]:
+               log: Callable[[str], None] = print, main_boxes: np.ndarray | None = None,
+               distractor_boxes: np.ndarray | None = None) -> tuple[nn.Module, list[dict]]:
     """Train the world CLIP on uint8 ``images`` (n, h, w, 3) and their ``captions``.
 
     Each step embeds a batch of images once and contrasts it with every caption kind of
     those images (one open_clip contrastive loss per kind, averaged): the vision tower is
     the costly part on a CPU, the text tower is cheap, so every image gets its shape,
-    color, texture and background captions at once.
+    color, texture and background captions at once.  ``main_boxes`` and
+    ``distractor_boxes`` (n, 4) px (the first distractor's; -1 where none) drive the crop
+    augmentation: a crop that leaves out the distractor's centre leaves the caption that
+    names it out of that step's loss.
     """
     with _torch_threads(cfg.threads):
-        return _train_clip(images, captions, cfg, log)
+        return _train_clip(images, captions, cfg, log, main_boxes, distractor_boxes)
+
+
+def _distractor_visible(windows: torch.Tensor | None, boxes: torch.Tensor | None
+                        ) -> torch.Tensor | None:
+    """(n,) bool: the distractor's centre lies in the crop window (True without one)."""
+    if windows is None or boxes is None:
+        return None
+    centre = (boxes[:, :2] + boxes[:, 2:]).float() / 2
+    inside = ((centre >= windows[:, :2]) & (centre < windows[:, 2:])).all(1)
+    return inside | (boxes[:, 0] < 0)
 
 
 def _train_clip(images: np.ndarray, captions: pd.DataFrame, cfg: TrainConfig,
-                log: Callable[[str], None]) -> tuple[nn.Module, list[dict]]:
+                log: Callable[[str], None], main_boxes: np.ndarray | None = None,
+                distractor_boxes: np.ndarray | None = None) -> tuple[nn.Module, list[dict]]:
     torch.manual_seed(cfg.seed)
     gen = torch.Generator().manual_seed(cfg.seed)
     model = create_world_clip().train()
+    if cfg.logit_scale is not None:  # fixed, as OpenAI CLIP's at the end of training
+        with torch.no_grad():
+            model.logit_scale.fill_(math.log(cfg.logit_scale))
+        model.logit_scale.requires_grad_(False)
+    kinds = sorted(captions["kind"].unique())
+    distractor_kind = kinds.index(DISTRACTOR_KIND) if DISTRACTOR_KIND in kinds else None
+    boxes_all = None if main_boxes is None else torch.from_numpy(np.asarray(main_boxes))
+    distractors_all = (None if distractor_boxes is None
+                       else torch.from_numpy(np.asarray(distractor_boxes)))
     tokenizer = open_clip.get_tokenizer("conceptlens-world-clip")
     tokens, caption_ids = tokenize_captions(captions, len(images), tokenizer)
     decay = [p for n, p in model.named_parameters() if p.ndim >= 2 and "embedding" not in n]
@@ -198,19 +279,29 @@ def _train_clip(images: np.ndarray, captions: pd.DataFrame, cfg: TrainConfig,
         idx = torch.randint(0, len(x_all), (cfg.batch_size,), generator=gen)
         caps = caption_ids[idx]  # (batch, kinds)
         unique, inverse = torch.unique(caps, return_inverse=True)
-        x = clip_normalize(model, _random_flips(x_all[idx], gen))
+        x, windows = _augmented(x_all[idx], None if boxes_all is None else boxes_all[idx],
+                                cfg, gen)
+        visible = _distractor_visible(
+            windows, None if distractors_all is None else distractors_all[idx])
+        x = clip_normalize(model, x)
         with precision_context(cfg.precision, "cpu"), _math_attention():
             image_features = model.encode_image(x, normalize=True).float()
             text_features = model.encode_text(tokens[unique], normalize=True).float()[inverse]  # (b, k, d)
         logit_scale = model.logit_scale.exp()
-        loss = torch.stack([loss_fn(image_features, text_features[:, k], logit_scale, caps[:, k])
-                            for k in range(caps.shape[1])]).mean()
+        losses = []
+        for k in range(caps.shape[1]):
+            rows = (visible if k == distractor_kind and visible is not None
+                    else slice(None))
+            losses.append(loss_fn(image_features[rows], text_features[rows, k], logit_scale,
+                                  caps[rows, k]))
+        loss = torch.stack(losses).mean()
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
         sched.step()
-        with torch.no_grad():
-            model.logit_scale.clamp_(0, math.log(100))
+        if cfg.logit_scale is None:
+            with torch.no_grad():
+                model.logit_scale.clamp_(0, math.log(100))
         loss_sum += loss.item()
         seen += 1
         if (step + 1) % cfg.log_every == 0 or step + 1 == cfg.steps:

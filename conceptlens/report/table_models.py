@@ -232,6 +232,24 @@ def claims(frame: pd.DataFrame) -> Table:
                  rows, ["l", "l", "l", "l", "r", "r", "r", "l"], notes)
 
 
+VIEW_TITLES = {"full": "Full image", "center": "Centre crop", "gradcam": "Grad-CAM crop"}
+
+
+def view_shares(frame: pd.DataFrame) -> Table:
+    """What each view's window holds (:func:`conceptlens.view_coverage.view_shares`)."""
+    rows = [Row([Cell(VIEW_TITLES.get(str(r["view"]), str(r["view"]))),
+                 Cell(format_count(r["images"]), cls="num"),
+                 *(Cell(format_metric(r[c], "hit_rate"), cls="num")
+                   for c in ("main_whole", "distractor_any", "distractor_area"))])
+            for _, r in frame.iterrows()]
+    return Table("view_shares", "What the crops hold: the share of probe images whose window "
+                 "holds the whole main object, the share (of those with a distractor) whose "
+                 "window holds any part of one, and the mean share of the first "
+                 "distractor's area inside the window.",
+                 ["View", "Images", "Main object whole (%)", "Any distractor (%)",
+                  "Distractor area inside (%)"], rows, ["l", "r", "r", "r", "r"], [])
+
+
 def _truthy(value: object) -> bool:
     if isinstance(value, str):
         return value.strip().lower() in ("true", "1", "yes")

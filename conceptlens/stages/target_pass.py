@@ -33,7 +33,8 @@ class TargetPassSettings:
     ``layers``: view -> layers recorded on it; ``topk_layers``: the layers whose top-k
     sets are taken; ``k``: view -> top-k size (0: none); ``center_fraction``: the centre
     crop's side as a fraction of the shorter image side; ``gradcam_fraction``: the
-    Grad-CAM window's (None: the centre crop's); ``gradcam_target``: ``predicted`` or
+    Grad-CAM window's (None: the centre crop's), centred on the map's maximum or its peak
+    region's centroid (``gradcam_peak``: max, centroid); ``gradcam_target``: ``predicted`` or
     ``label`` (the probe's labels; the world: each image's main shape); ``reduction``:
     how a conv map becomes one value per channel (mean, max); ``tokens``: how a token
     output (ViT blocks, Swin stages) does (mean, max over the patch tokens, cls: the class
@@ -47,6 +48,7 @@ class TargetPassSettings:
     gradcam_fraction: float | None = None
     gradcam_layer: str = "layer4"
     gradcam_target: str = "predicted"
+    gradcam_peak: str = "max"
     reduction: str = "mean"
     tokens: str = "mean"
     batch_size: int = 64
@@ -162,10 +164,11 @@ def target_pass(split: str | Path, attributes: pd.DataFrame, target: Mapping,
         boxes["gradcam"], peaks, low_maps = gradcam_boxes(
             model, layer, preprocess, files, sizes, fraction, settings.batch_size,
             settings.workers, torch_device, labels, record=acts.get("full"),
-            reduction=settings.reduction, tokens=settings.tokens)
+            reduction=settings.reduction, tokens=settings.tokens, peak=settings.gradcam_peak)
         cams = low_maps, peaks.astype(np.float32)
-        log.info("Grad-CAM windows of %s of the shorter side around the maxima of %s%s",
-                 fraction, settings.gradcam_layer,
+        log.info("Grad-CAM windows of %s of the shorter side around the %s of %s%s",
+                 fraction, "maxima" if settings.gradcam_peak == "max" else "peak centroids",
+                 settings.gradcam_layer,
                  " (its pass recorded the full view)" if "full" in acts else "")
 
     topk: dict[str, dict[str, tuple[np.ndarray, np.ndarray]]] = {}

@@ -88,7 +88,8 @@ def train_world_target(split_dir: PathLike, train: dict, threads: int = 1,
     labels = np.array([SHAPES.index(s) for s in attributes["shape"]])
     cfg = TrainConfig(threads=threads, **train)
     start = time.time()
-    model, history = train_target(images, labels, len(SHAPES), cfg, log.info)
+    model, history = train_target(images, labels, len(SHAPES), cfg, log.info,
+                                  main_boxes=object_boxes(attributes, "main"))
     return TrainedModel(model, list(SHAPES), _training_log(cfg, images, start, history))
 
 
@@ -104,8 +105,16 @@ def train_world_clip(split_dir: PathLike, train: dict, threads: int = 1,
     images = load_split_images(split_dir, attributes)
     cfg = TrainConfig(threads=threads, **train)
     start = time.time()
-    model, history = train_clip(images, captions, cfg, log.info)
+    model, history = train_clip(images, captions, cfg, log.info,
+                                main_boxes=object_boxes(attributes, "main"),
+                                distractor_boxes=object_boxes(attributes, "d1"))
     return TrainedModel(model, [], _training_log(cfg, images, start, history))
+
+
+def object_boxes(attributes, prefix: str):
+    """(n, 4) int64 boxes x0, y0, x1, y1 px of an attribute table's ``main`` objects or
+    first distractors (``d1``; -1 where an image has none)."""
+    return attributes[[f"{prefix}_{c}" for c in ("x0", "y0", "x1", "y1")]].to_numpy("int64")
 
 
 def _training_log(cfg, images, start: float, history: list) -> dict[str, Any]:
@@ -117,16 +126,24 @@ def world_models_quality(target_checkpoint: PathLike, clip_checkpoint: PathLike,
                          n_images: int, image_size: int, log: logging.Logger = LOG
                          ) -> dict[str, Any]:
     """Accuracies of the world target (main shape) and CLIP (zero-shot, each attribute) on
-    ``n_images`` fresh world images of ``seed``."""
+    ``n_images`` fresh world images of ``seed``, whole and as crops of
+    :data:`~conceptlens.models.quality.CROP_FRACTION` of the side around the main object,
+    and the CLIP's logit scale and image-text cosine statistics over the world concepts."""
     from conceptlens.models.clip import WORLD_CLIP_NAME, load_clip
     from conceptlens.models.quality import (
+        CROP_FRACTION,
         clip_zero_shot_accuracy,
+        cosine_statistics,
+        crops_resized,
         heldout_images,
+        main_object_windows,
         target_accuracy,
     )
     from conceptlens.models.target import load_target_checkpoint
+    from conceptlens.world.vocabulary import world_concepts
 
     images, rows = heldout_images(seed, n_images, image_size)
+    crops = crops_resized(images, main_object_windows(rows, image_size, CROP_FRACTION))
     target, classes = load_target_checkpoint(target_checkpoint)
     clip, _, tokenizer = load_clip(WORLD_CLIP_NAME, str(clip_checkpoint))
     quality = {
@@ -134,6 +151,12 @@ def world_models_quality(target_checkpoint: PathLike, clip_checkpoint: PathLike,
         "heldout_images": n_images,
         "target_shape_accuracy": target_accuracy(target, classes, images, rows),
         "clip_zero_shot_accuracy": clip_zero_shot_accuracy(clip, tokenizer, images, rows),
+        "crop_fraction": CROP_FRACTION,
+        "target_shape_accuracy_crops": target_accuracy(target, classes, crops, rows),
+        "clip_zero_shot_accuracy_crops": clip_zero_shot_accuracy(clip, tokenizer, crops,
+                                                                 rows),
+        "clip_logit_scale": float(clip.logit_scale.detach().exp()),
+        "clip_cosines": cosine_statistics(clip, tokenizer, images, rows, world_concepts()),
         "clip_prompt": CLIP_PROMPT,
     }
     log.info("quality: %s", quality)

@@ -10,9 +10,10 @@ import numpy as np
 import pandas as pd
 
 from conceptlens.io.probe import ProbeImages
-from conceptlens.report import figures
+from conceptlens.report import figures, table_models
 from conceptlens.report.formatting import format_metric
 from conceptlens.report.sections.model import Figure, Section
+from conceptlens.view_coverage import MAIN_BOX, box_coverage, view_shares
 
 
 @dataclass
@@ -50,24 +51,11 @@ def gain_and_loss_images(center_cover: np.ndarray, gradcam_cover: np.ndarray, n:
     return np.concatenate([best, worst])
 
 
-def box_coverage(boxes: np.ndarray, target: np.ndarray) -> np.ndarray:
-    """Share of each ``target`` box's area (n, 4) inside the matching ``boxes`` (n, 4)."""
-    w = np.clip(np.minimum(boxes[:, 2], target[:, 2]) - np.maximum(boxes[:, 0], target[:, 0]),
-                0, None)
-    h = np.clip(np.minimum(boxes[:, 3], target[:, 3]) - np.maximum(boxes[:, 1], target[:, 1]),
-                0, None)
-    area = (target[:, 2] - target[:, 0]) * (target[:, 3] - target[:, 1])
-    return np.where(area > 0, w * h / np.maximum(area, 1), np.nan)
-
-
 def _main_object(attributes: pd.DataFrame, image_id: int) -> str:
     row = attributes.loc[image_id]
     parts = [str(row[c]) for c in ("color", "texture", "shape")
              if c in row and isinstance(row[c], str) and row[c] != "plain"]
     return " ".join(parts)
-
-
-MAIN_BOX = ["main_x0", "main_y0", "main_x1", "main_y1"]
 
 
 def crop_rows(probe: ProbeImages, center: np.ndarray, gradcam: np.ndarray, n: int
@@ -118,6 +106,12 @@ def crops_section(probe: ProbeImages | None, boxes: Mapping[str, np.ndarray], n:
     if n <= 0 or probe is None or not {"center", "gradcam"} <= set(boxes):
         return None
     rows, rule = crop_rows(probe, boxes["center"], boxes["gradcam"], n)
-    return Section("crops", "Centre crop versus Grad-CAM crop", figures=[Figure(
+    attrs = probe.attributes
+    tables = []
+    if all(c in attrs for c in MAIN_BOX) and len(attrs) == len(boxes["center"]):
+        shares = view_shares({v: boxes[v] for v in ("center", "gradcam")},
+                             attrs.loc[np.arange(len(boxes["center"]))])
+        tables.append(table_models.view_shares(shares))
+    return Section("crops", "Centre crop versus Grad-CAM crop", tables=tables, figures=[Figure(
         "crops", f"The centre crop (orange) and the Grad-CAM crop (cyan) of {rule}; beside "
         "each image, the two crops as the models see them.", rows=rows)])
