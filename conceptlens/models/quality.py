@@ -52,24 +52,24 @@ def clip_zero_shot_accuracy(model: nn.Module, tokenizer, images: np.ndarray, row
 
 def main_object_windows(rows: list[dict], image_size: int, fraction: float) -> np.ndarray:
     """(n, 4) int boxes x0, y0, x1, y1 px: square windows of side ``fraction`` of the image
-    centred on each image's main object (its box centre), shifted inside the image."""
+    centred on each image's main object (its box centre), shifted inside the image
+    (:func:`conceptlens.views.boxes_around`)."""
+    from conceptlens.views import boxes_around
+
+    centres = np.array([((r["main_x0"] + r["main_x1"]) / 2 - 0.5,
+                         (r["main_y0"] + r["main_y1"]) / 2 - 0.5) for r in rows])
     side = max(1, int(round(fraction * image_size)))
-    cx = np.array([(r["main_x0"] + r["main_x1"]) / 2 for r in rows])
-    cy = np.array([(r["main_y0"] + r["main_y1"]) / 2 for r in rows])
-    x0 = np.clip(np.round(cx - side / 2), 0, image_size - side).astype(np.int64)
-    y0 = np.clip(np.round(cy - side / 2), 0, image_size - side).astype(np.int64)
-    return np.stack([x0, y0, x0 + side, y0 + side], axis=1)
+    return boxes_around(centres, side, image_size, image_size)
 
 
 def crops_resized(images: np.ndarray, boxes: np.ndarray) -> np.ndarray:
     """uint8 (n, h, w, 3) crops of ``images`` to ``boxes`` (n, 4 px), each resized back to
-    (h, w) bilinearly (antialiased), as the workflow's views feed crops to a model."""
+    (h, w) as the workflow's views feed crops to a model (:func:`conceptlens.views.
+    crop_resize`: bilinear, antialiased)."""
+    from conceptlens.views import crop_resize
+
     x = torch.from_numpy(images).permute(0, 3, 1, 2).float()
-    size = images.shape[1:3]
-    out = torch.stack([
-        nn.functional.interpolate(x[i:i + 1, :, y0:y1, x0:x1], size=size, mode="bilinear",
-                                  antialias=True, align_corners=False)[0]
-        for i, (x0, y0, x1, y1) in enumerate(boxes.tolist())])
+    out = crop_resize(x, boxes, images.shape[1])
     return out.round().clamp(0, 255).to(torch.uint8).permute(0, 2, 3, 1).numpy()
 
 
