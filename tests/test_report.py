@@ -627,3 +627,19 @@ def test_the_crops_section_tabulates_what_each_crop_holds(fake_run):
     html = (fake_run["out"] / "report.html").read_text()
     body = html.split('id="table-view_shares"', 1)[1].split("</table>", 1)[0]
     assert "Centre crop" in body and "Grad-CAM crop" in body and "Main object whole" in html
+
+
+def test_table_markdown_prints_groups_as_tables_of_their_own():
+    from conceptlens.report.markdown import table_markdown
+    from conceptlens.report.table_models import Cell, Row, Table
+
+    table = Table("t", "A caption.", ["Method", "Hit (%)"],
+                  [Row([Cell("world · layer4")], cls="group"),
+                   Row([Cell("www"), Cell("87.2", "± 1.5")]),
+                   Row([Cell("a|b"), Cell("1.0")]),
+                   Row([Cell("world · fc")], cls="group"),
+                   Row([Cell("www"), Cell("100.0")])], ["l", "r"], ["A note."])
+    assert table_markdown(table).splitlines() == [
+        "*A caption.*", "", "**world · layer4**", "", "| Method | Hit (%) |", "| --- | --- |",
+        "| www | 87.2 ± 1.5 |", "| a\\|b | 1.0 |", "", "**world · fc**", "",
+        "| Method | Hit (%) |", "| --- | --- |", "| www | 100.0 |", "", "A note."]

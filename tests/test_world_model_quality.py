@@ -12,6 +12,7 @@ from conceptlens.models.quality import (
     crops_resized,
     heldout_images,
     main_object_windows,
+    planted_truth_counts,
     target_accuracy,
 )
 from conceptlens.models.target import load_target_checkpoint
@@ -63,6 +64,19 @@ def test_clip_cosines_sit_in_a_narrow_band_as_a_real_clips():
     assert 0.1 <= stats["spread_median"] <= 0.4
     assert stats["best_minus_second_median"] <= 0.1
     assert 0.0 <= stats["unmatched_mean"] < stats["matched_mean"] <= 0.5
+
+
+@pytest.mark.slow
+def test_a_quarter_of_the_planted_neurons_carry_no_shape():
+    """The target learns colour, texture and background beside shape (auxiliary heads),
+    so at least a quarter of the planted neurons of the described layers (layer4, fc)
+    carry a colour, texture or background concept, and each of the three occurs."""
+    images, rows = heldout_images(FRESH_SEED, 1000)
+    model, classes = load_target_checkpoint(SHIPPED / "target.pt")
+    counts = planted_truth_counts(model, classes, images, rows)
+    assert counts["non_shape_share"] >= 0.25
+    assert {"shape", "color", "texture", "background"} <= set(counts["layers"]["layer4"])
+    assert counts["layers"]["fc"] == {"shape": len(classes)}
 
 
 def test_shipped_checkpoints_fit_the_size_budget():

@@ -46,6 +46,33 @@ def test_target_training_is_deterministic_and_learns(split, precision):
     assert not _same(_weights(first), _weights(other))
 
 
+def test_auxiliary_heads_change_the_training_and_leave_a_plain_classifier(split):
+    """Auxiliary colour/background heads add their losses (other weights than shape alone),
+    stay deterministic, and leave no hook or head on the returned model."""
+    from conceptlens.world.vocabulary import WorldVocabulary
+
+    images, labels, _ = split
+    _, rows, _ = render_images(SplitSpec(seed=3, n_images=24), range(24))
+    values = WorldVocabulary().attribute_values()
+    aux = {a: np.array([values[a].index(r[a]) for r in rows]) for a in ("color", "background")}
+    cfg = TrainConfig(steps=3, batch_size=8, lr=0.002, warmup_steps=1, log_every=1,
+                      auxiliary={"color": 0.5, "background": 0.5})
+    first, _ = train_target(images, labels, len(SHAPES), cfg, log=lambda _: None,
+                            auxiliary_labels=aux)
+    second, _ = train_target(images, labels, len(SHAPES), cfg, log=lambda _: None,
+                             auxiliary_labels=aux)
+    plain, _ = train_target(images, labels, len(SHAPES),
+                            TrainConfig(**{**vars(cfg), "auxiliary": {}}), log=lambda _: None)
+    assert _same(_weights(first), _weights(second))
+    assert not _same(_weights(first), _weights(plain))
+    assert _weights(first).keys() == _weights(plain).keys()
+    assert not first.avgpool._forward_hooks
+    with pytest.raises(ValueError, match="auxiliary heads \\['color'\\] have no labels"):
+        train_target(images, labels, len(SHAPES), TrainConfig(**{**vars(cfg), "auxiliary":
+                                                                {"color": 1.0}}),
+                     log=lambda _: None)
+
+
 def test_clip_training_is_deterministic_in_bfloat16(split):
     images, _, captions = split
     cfg = TrainConfig(steps=2, batch_size=8, lr=0.002, warmup_steps=1, log_every=1)

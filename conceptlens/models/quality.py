@@ -50,6 +50,44 @@ def clip_zero_shot_accuracy(model: nn.Module, tokenizer, images: np.ndarray, row
     return result
 
 
+@torch.no_grad()
+def planted_truth_counts(model: nn.Module, classes: list[str], images: np.ndarray,
+                         rows: list[dict], layers: tuple[str, ...] = ("layer4", "fc"),
+                         threshold: float = 0.85, batch_size: int = 256) -> dict:
+    """How many neurons of each of ``layers`` of the world target get a planted concept of
+    each attribute on ``images`` (the workflow's rule: class names for ``fc``, the best
+    AUROC of the channel's spatial mean >= ``threshold`` else), and the share of them
+    whose concept is no shape: ``{"layers": {layer: {attribute: n}}, "non_shape_share"}``."""
+    import pandas as pd
+
+    from conceptlens.ground_truth import neuron_ground_truth
+
+    modules = dict(model.named_modules())
+    outputs: dict[str, list[torch.Tensor]] = {layer: [] for layer in layers}
+
+    def keep(layer: str):
+        def hook(module, inputs, output):
+            out = output.float()
+            outputs[layer].append(out.mean((2, 3)) if out.ndim == 4 else out)
+        return hook
+
+    hooks = [modules[layer].register_forward_hook(keep(layer)) for layer in layers]
+    try:
+        x = torch.from_numpy(images)
+        for s in range(0, len(x), batch_size):
+            model(normalize_images(x[s:s + batch_size]))
+    finally:
+        for h in hooks:
+            h.remove()
+    acts = {layer: torch.cat(v).numpy() for layer, v in outputs.items()}
+    table = neuron_ground_truth(acts, pd.DataFrame(rows), classes, threshold)
+    counts = table.groupby(["layer", "attribute"]).size()
+    return {"layers": {layer: {a: int(n) for a, n in counts[layer].items()} for layer in layers
+                       if layer in counts.index.get_level_values(0)},
+            "threshold": threshold,
+            "non_shape_share": float((table["attribute"] != "shape").mean())}
+
+
 def main_object_windows(rows: list[dict], image_size: int, fraction: float) -> np.ndarray:
     """(n, 4) int boxes x0, y0, x1, y1 px: square windows of side ``fraction`` of the image
     centred on each image's main object (its box centre), shifted inside the image

@@ -43,6 +43,9 @@ class TrainConfig:
     crop_probability: float = 0.0  # share of images replaced by a random object crop
     min_crop: float = 0.4  # smallest crop side / image side
     logit_scale: float | None = None  # CLIP: fixed logit scale; None = learned, clamped at 100
+    # Target: attribute -> loss weight of an auxiliary classification head on the pooled
+    # layer4 features (training only; the saved model is the plain shape classifier).
+    auxiliary: dict = field(default_factory=dict)
     extra: dict = field(default_factory=dict)
 
 
@@ -142,21 +145,57 @@ def _augmented(x: torch.Tensor, main_boxes: torch.Tensor | None, cfg: TrainConfi
 
 
 def train_target(images: np.ndarray, labels: np.ndarray, num_classes: int, cfg: TrainConfig,
-                 log: Callable[[str], None] = print, main_boxes: np.ndarray | None = None
+                 log: Callable[[str], None] = print, main_boxes: np.ndarray | None = None,
+                 auxiliary_labels: dict[str, np.ndarray] | None = None
                  ) -> tuple[nn.Module, list[dict]]:
     """Train the world ResNet-18 on uint8 ``images`` (n, h, w, 3) with int ``labels`` (n,);
-    ``main_boxes`` (n, 4) px, the main objects' boxes, for the crop augmentation."""
+    ``main_boxes`` (n, 4) px, the main objects' boxes, for the crop augmentation;
+    ``auxiliary_labels``: attribute -> int labels (n,) of the heads ``cfg.auxiliary``
+    weights (every attribute there needs labels here)."""
+    missing = sorted(set(cfg.auxiliary) - set(auxiliary_labels or {}))
+    if missing:
+        raise ValueError(f"auxiliary heads {missing} have no labels")
     with _torch_threads(cfg.threads):
-        return _train_target(images, labels, num_classes, cfg, log, main_boxes)
+        return _train_target(images, labels, num_classes, cfg, log, main_boxes,
+                             {a: auxiliary_labels[a] for a in cfg.auxiliary})
+
+
+class AuxiliaryHeads(nn.Module):
+    """Linear heads on the target's pooled ``layer4`` features (read by a hook on its
+    ``avgpool``), one an auxiliary attribute; their cross-entropies are added to the
+    shape loss with the configured weights, so that ``layer4`` must encode them too."""
+
+    def __init__(self, model: nn.Module, sizes: dict[str, int]):
+        super().__init__()
+        self.heads = nn.ModuleDict({a: nn.Linear(model.fc.in_features, n) for a, n in sizes.items()})
+        self._features: torch.Tensor | None = None
+        self._hook = model.avgpool.register_forward_hook(self._keep)
+
+    def detach(self) -> None:
+        """Remove the hook from the target (after training)."""
+        self._hook.remove()
+
+    def _keep(self, module: nn.Module, inputs, output: torch.Tensor) -> None:
+        self._features = output.flatten(1)
+
+    def loss(self, labels: dict[str, torch.Tensor], weights: dict[str, float]) -> torch.Tensor:
+        """Weighted sum of the heads' cross-entropies on the last forward pass's features."""
+        return sum(weights[a] * nn.functional.cross_entropy(head(self._features.float()), labels[a])
+                   for a, head in self.heads.items())
 
 
 def _train_target(images: np.ndarray, labels: np.ndarray, num_classes: int, cfg: TrainConfig,
-                  log: Callable[[str], None], main_boxes: np.ndarray | None = None
+                  log: Callable[[str], None], main_boxes: np.ndarray | None = None,
+                  auxiliary_labels: dict[str, np.ndarray] | None = None
                   ) -> tuple[nn.Module, list[dict]]:
     torch.manual_seed(cfg.seed)
     gen = torch.Generator().manual_seed(cfg.seed)
     model = build_world_target(num_classes).to(memory_format=torch.channels_last).train()
-    opt = _optimizer(model, cfg)
+    aux_all = {a: torch.from_numpy(np.asarray(y, dtype=np.int64))
+               for a, y in (auxiliary_labels or {}).items()}
+    heads = AuxiliaryHeads(model, {a: int(y.max()) + 1 for a, y in aux_all.items()}) \
+        if aux_all else None
+    opt = _optimizer(model if heads is None else nn.ModuleList([model, heads]), cfg)
     sched = torch.optim.lr_scheduler.LambdaLR(opt, _lr_lambda(cfg))
     x_all = torch.from_numpy(images)
     y_all = torch.from_numpy(labels.astype(np.int64))
@@ -171,6 +210,8 @@ def _train_target(images: np.ndarray, labels: np.ndarray, num_classes: int, cfg:
         with precision_context(cfg.precision, "cpu"):
             logits = model(x)
         loss = nn.functional.cross_entropy(logits.float(), y)
+        if heads is not None:
+            loss = loss + heads.loss({a: v[idx] for a, v in aux_all.items()}, cfg.auxiliary)
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
@@ -185,6 +226,8 @@ def _train_target(images: np.ndarray, labels: np.ndarray, num_classes: int, cfg:
             log(f"target step {entry['step']}/{cfg.steps} loss {entry['loss']:.4f} "
                 f"acc {entry['train_acc']:.3f} {entry['seconds']:.0f}s")
             loss_sum, correct, seen = 0.0, 0, 0
+    if heads is not None:
+        heads.detach()
     return model.eval().to(memory_format=torch.contiguous_format), history
 
 

@@ -81,15 +81,18 @@ def train_world_target(split_dir: PathLike, train: dict, threads: int = 1,
     import numpy as np
 
     from conceptlens.models.training import TrainConfig, train_target
-    from conceptlens.world.vocabulary import SHAPES
+    from conceptlens.world.vocabulary import SHAPES, WorldVocabulary
 
     attributes = read_attributes(split_dir)
     images = load_split_images(split_dir, attributes)
     labels = np.array([SHAPES.index(s) for s in attributes["shape"]])
     cfg = TrainConfig(threads=threads, **train)
+    values = WorldVocabulary().attribute_values()
+    auxiliary = {a: np.array([values[a].index(v) for v in attributes[a]]) for a in cfg.auxiliary}
     start = time.time()
     model, history = train_target(images, labels, len(SHAPES), cfg, log.info,
-                                  main_boxes=object_boxes(attributes, "main"))
+                                  main_boxes=object_boxes(attributes, "main"),
+                                  auxiliary_labels=auxiliary)
     return TrainedModel(model, list(SHAPES), _training_log(cfg, images, start, history))
 
 
@@ -128,7 +131,9 @@ def world_models_quality(target_checkpoint: PathLike, clip_checkpoint: PathLike,
     """Accuracies of the world target (main shape) and CLIP (zero-shot, each attribute) on
     ``n_images`` fresh world images of ``seed``, whole and as crops of
     :data:`~conceptlens.models.quality.CROP_FRACTION` of the side around the main object,
-    and the CLIP's logit scale and image-text cosine statistics over the world concepts."""
+    the CLIP's logit scale and image-text cosine statistics over the world concepts, and
+    how many target neurons of ``layer4`` and ``fc`` get a planted concept of each
+    attribute."""
     from conceptlens.models.clip import WORLD_CLIP_NAME, load_clip
     from conceptlens.models.quality import (
         CROP_FRACTION,
@@ -137,6 +142,7 @@ def world_models_quality(target_checkpoint: PathLike, clip_checkpoint: PathLike,
         crops_resized,
         heldout_images,
         main_object_windows,
+        planted_truth_counts,
         target_accuracy,
     )
     from conceptlens.models.target import load_target_checkpoint
@@ -158,6 +164,7 @@ def world_models_quality(target_checkpoint: PathLike, clip_checkpoint: PathLike,
         "clip_logit_scale": float(clip.logit_scale.detach().exp()),
         "clip_cosines": cosine_statistics(clip, tokenizer, images, rows, world_concepts()),
         "clip_prompt": CLIP_PROMPT,
+        "planted_truth": planted_truth_counts(target, classes, images, rows),
     }
     log.info("quality: %s", quality)
     return quality
