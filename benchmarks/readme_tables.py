@@ -31,8 +31,8 @@ from conceptlens.report.sections.metrics import ablation_section, claims_section
 from conceptlens.report.sections.stability import stability_section
 
 SECTIONS = ("table1", "ablation", "claims", "evidence", "stability", "localisation",
-            "claims_summary", "attributes", "evidence_check")
-SUMMARIES = ("claims_summary", "attributes", "evidence_check")
+            "claims_summary", "attributes", "evidence_check", "view_shares")
+SUMMARIES = ("claims_summary", "attributes", "evidence_check", "view_shares")
 SUMMARY_LAYER = "layer4"
 
 
@@ -130,7 +130,27 @@ def markdown_sections(inputs: dict, names: list[str]) -> dict[str, str]:
         checks = [p for p in inputs.get("evidence_check", []) if Path(p).parent.name == "world"]
         out["evidence_check"] = (evidence_check_summary(load_evidence_check(checks[0]))
                                  if checks else "")
+    if "view_shares" in names:
+        out["view_shares"] = view_shares_markdown(inputs)
     return out
+
+
+def view_shares_markdown(inputs: dict) -> str:
+    """What the centre and Grad-CAM windows hold (the report's table of the crops section)."""
+    import numpy as np
+
+    from conceptlens.io.probe import read_attributes
+    from conceptlens.io.views import load_boxes
+    from conceptlens.report.table_models import view_shares as view_shares_table
+    from conceptlens.view_coverage import view_shares
+
+    boxes = {Path(p).parent.name: load_boxes(p) for p in inputs.get("boxes", [])}
+    if not inputs.get("split") or not {"center", "gradcam"} <= set(boxes):
+        return ""
+    attributes = read_attributes(inputs["split"][0])
+    shares = view_shares({v: boxes[v] for v in ("center", "gradcam")},
+                         attributes.loc[np.arange(len(boxes["center"]))])
+    return table_markdown(view_shares_table(shares))
 
 
 def rewrite(readme: str, blocks: dict[str, str]) -> tuple[str, list[str]]:
