@@ -1,7 +1,8 @@
 """Progress of long loops (items done, rate, time left) through tqdm, for every stage.
 
 :func:`progress` is the one call: a tqdm bar over an iterable, or one to ``update()`` by
-hand.  Where it writes depends on who runs the code, not on the caller:
+hand; :func:`progress_batches` counts the items of batches (a DataLoader's images),
+:func:`progress_blocks` those of the blocks of a chunked loop.  Where it writes depends on who runs the code, not on the caller:
 
 - in a rule job (:func:`conceptlens.workflow.rule_context`, whose logging goes to the
   rule's ``log:`` file at INFO), one log line per update, at most every
@@ -55,11 +56,14 @@ def console_progress(prefix: str = "conceptlens") -> Iterator[None]:
 
 
 def progress(iterable: Iterable | None = None, *, total: int | None = None, desc: str,
-             unit: str = "it", log: logging.Logger | None = None) -> tqdm:
+             unit: str = "it", log: logging.Logger | None = None,
+             min_seconds: float = 0.0) -> tqdm:
     """A tqdm bar over ``iterable`` (or, without one, to ``update(n)`` by hand up to
     ``total``): ``desc`` names the loop in each line, ``unit`` its items (``images``,
     ``concepts``, ``steps``).  ``log``: the logger its lines go through in a rule job
     (default ``conceptlens.progress``; a job's logging sends either to its log file).
+    ``min_seconds``: show nothing of a loop until it has run that long (inner loops that
+    are usually quick: no line of their own then); 0, a last line always.
     Where the lines go: the module's doc; with nowhere to go the bar is disabled (it still
     iterates, and ``update``, ``set_postfix`` and ``close`` do nothing)."""
     if total is None and iterable is not None and hasattr(iterable, "__len__"):
@@ -70,7 +74,7 @@ def progress(iterable: Iterable | None = None, *, total: int | None = None, desc
         return tqdm(iterable, disable=True, **common)
     if _console and _isatty(sys.stderr):
         return tqdm(iterable, file=sys.stderr, mininterval=TERMINAL_INTERVAL,
-                    dynamic_ncols=True, leave=True, **common)
+                    dynamic_ncols=True, leave=True, delay=min_seconds, **common)
     sinks: list[Callable[[str], None]] = []
     if _console:
         prefix, stream = _console[-1], sys.stderr
@@ -81,7 +85,34 @@ def progress(iterable: Iterable | None = None, *, total: int | None = None, desc
         sinks.append(lambda line: logger.info("%s", line, extra=extra))
     if not sinks:
         return tqdm(iterable, disable=True, **common)
-    return _LineBar(iterable, sinks=sinks, **common)
+    return _LineBar(iterable, sinks=sinks, min_seconds=min_seconds, **common)
+
+
+def progress_batches(batches: Iterable, *, total: int | None, desc: str,
+                     unit: str = "images", size: Callable[[object], int] = len,
+                     log: logging.Logger | None = None, min_seconds: float = 0.0
+                     ) -> Iterator:
+    """Yield ``batches`` (tensors, arrays, lists), counting ``size(batch)`` items of each
+    (default its length) once the caller is done with it and asks for the next: the rate
+    and time left are those of the work done on them, not of loading them.  ``total``:
+    the items of all batches (e.g. the images a loader reads)."""
+    with progress(total=total, desc=desc, unit=unit, log=log, min_seconds=min_seconds) as bar:
+        for batch in batches:
+            yield batch
+            bar.update(size(batch))
+
+
+def progress_blocks(stop: int, step: int, *, desc: str, unit: str = "it",
+                    log: logging.Logger | None = None, min_seconds: float = LOG_INTERVAL
+                    ) -> Iterator[int]:
+    """``range(0, stop, step)``, the starts of blocks of ``step`` items (neurons,
+    concepts), counting each block's items once the caller asks for the next start.  By
+    default a loop quicker than :data:`LOG_INTERVAL` shows nothing: block loops are inner
+    loops (a stage's scoring), mostly quick."""
+    with progress(total=stop, desc=desc, unit=unit, log=log, min_seconds=min_seconds) as bar:
+        for start in range(0, stop, step):
+            yield start
+            bar.update(min(step, stop - start))
 
 
 def _isatty(stream) -> bool:
@@ -108,14 +139,15 @@ class _LineBar(tqdm):
 
     monitor_interval = 0  # no monitor thread: lines are time-based (miniters=1)
 
-    def __init__(self, iterable=None, *, sinks: list[Callable[[str], None]], **kwargs):
-        self._sinks, self._last_line = sinks, None
+    def __init__(self, iterable=None, *, sinks: list[Callable[[str], None]],
+                 min_seconds: float = 0.0, **kwargs):
+        self._sinks, self._last_line, self._min_seconds = sinks, None, min_seconds
         fmt = _KNOWN_TOTAL if kwargs.get("total") else _UNKNOWN_TOTAL
         super().__init__(iterable, file=_Discard(), mininterval=LOG_INTERVAL, miniters=1,
                          leave=True, bar_format=fmt, **kwargs)
 
     def display(self, msg: str | None = None, pos: int | None = None) -> bool:
-        if msg == "" or not self.n:
+        if msg == "" or not self.n or self._time() - self.start_t < self._min_seconds:
             return True
         line = (msg or self.__str__()).strip()
         if line and line != self._last_line:
