@@ -42,3 +42,30 @@ def test_off_turns_progress_off(monkeypatch, caplog, capsys):
     with caplog.at_level(logging.INFO, logger=LOGGER), console_progress():
         assert progress(range(2), desc="off loop").disable
     assert "off loop" not in caplog.text + capsys.readouterr().err
+
+
+def test_a_jobs_progress_goes_to_its_log_and_where_asked_to_the_console(
+        tmp_path, monkeypatch, capfd):
+    from types import SimpleNamespace
+
+    from conceptlens.workflow import rule_context
+
+    monkeypatch.setenv(ENV, "console")  # as describe --report runs the workflow
+    log = tmp_path / "job.log"
+    job = SimpleNamespace(log=[str(log)], threads=1, rule="some_rule")
+    with rule_context(job):
+        for _ in progress(range(3), desc="job loop"):
+            pass
+    assert "job loop" in log.read_text()
+    assert "conceptlens some_rule: progress: job loop" in capfd.readouterr().err
+
+
+def test_describe_report_shows_the_step_counts_and_progress_lines():
+    from conceptlens.folder_report import shown_on_terminal
+
+    assert shown_on_terminal("13 of 18 steps (72%) done\n")
+    assert shown_on_terminal("1 of 3 steps (33.3%) done\n")
+    assert shown_on_terminal("conceptlens activations: progress: target pass, full view: "
+                             "50% 50/100 images [00:01<00:01, 50.0images/s]\n")
+    assert not shown_on_terminal("rule activations:\n")
+    assert not shown_on_terminal("conceptlens activations: warning: few images\n")
