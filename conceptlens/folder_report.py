@@ -91,10 +91,15 @@ def run_folder_report(config: Mapping, out_dir: str | os.PathLike,
     with open(log, "w") as stream, subprocess.Popen(
             command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env=env, text=True,
             bufsize=1) as proc:
-        for line in proc.stdout:
-            stream.write(line)
-            if shown_on_terminal(line):
-                print(f"conceptlens describe: {line.strip()}", file=sys.stderr, flush=True)
+        try:
+            for line in proc.stdout:
+                stream.write(line)
+                if shown_on_terminal(line):
+                    print(f"conceptlens describe: {line.strip()}", file=sys.stderr,
+                          flush=True)
+        except BaseException:  # Ctrl-C: the workflow stops too (as subprocess.run's)
+            proc.kill()
+            raise
     if proc.returncode != 0:
         tail = log.read_text().strip().splitlines()[-15:]
         raise SystemExit("conceptlens describe --report: the workflow failed (" + str(log)
