@@ -88,7 +88,7 @@ def run_folder_report(config: Mapping, out_dir: str | os.PathLike,
     log = out / "snakemake.log"
     # the jobs copy their progress lines to snakemake's output (CONCEPTLENS_PROGRESS)
     env = {**os.environ, PROGRESS_ENV: "console"}
-    with open(log, "w") as stream, subprocess.Popen(
+    with open(log, "w", buffering=1) as stream, subprocess.Popen(
             command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env=env, text=True,
             bufsize=1) as proc:
         try:
