@@ -135,23 +135,24 @@ class _Discard:
 class _LineBar(tqdm):
     """A tqdm bar that hands each display to ``sinks`` as one plain line, at most every
     :data:`LOG_INTERVAL` seconds, plus the last one (average rate) when it closes; no
-    line before the first item, none twice."""
+    line before the first item, none without new items since the last one."""
 
     monitor_interval = 0  # no monitor thread: lines are time-based (miniters=1)
 
     def __init__(self, iterable=None, *, sinks: list[Callable[[str], None]],
                  min_seconds: float = 0.0, **kwargs):
-        self._sinks, self._last_line, self._min_seconds = sinks, None, min_seconds
+        self._sinks, self._last_n, self._min_seconds = sinks, 0, min_seconds
         fmt = _KNOWN_TOTAL if kwargs.get("total") else _UNKNOWN_TOTAL
         super().__init__(iterable, file=_Discard(), mininterval=LOG_INTERVAL, miniters=1,
                          leave=True, bar_format=fmt, **kwargs)
 
     def display(self, msg: str | None = None, pos: int | None = None) -> bool:
-        if msg == "" or not self.n or self._time() - self.start_t < self._min_seconds:
+        if (msg == "" or self.n == self._last_n  # nothing new (the last line repeated)
+                or self._time() - self.start_t < self._min_seconds):
             return True
         line = (msg or self.__str__()).strip()
-        if line and line != self._last_line:
-            self._last_line = line
+        if line:
+            self._last_n = self.n
             for sink in self._sinks:
                 sink(line)
         return True
