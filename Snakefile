@@ -54,3 +54,9 @@ rule all:
     default_target: True
     input:
         all_outputs(),
+
+
+# Where the report is, once the run succeeded (when the report was among its targets).
+onsuccess:
+    for path in report_files_built():
+        print(f"conceptlens: the report is {path}", file=sys.stderr)

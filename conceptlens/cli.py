@@ -201,6 +201,7 @@ def run_describe(args: argparse.Namespace) -> int:
     from conceptlens.models.clip import OfflineWeightsError
     from conceptlens.models.zoo import MissingWeightsError
     from conceptlens.offline import MissingRequirementsError
+    from conceptlens.progress import console_progress
     from conceptlens.quick import describe_folder, option_message, summary_frame
 
     said: set[str] = set()
@@ -216,7 +217,8 @@ def run_describe(args: argparse.Namespace) -> int:
                 MissingRequirementsError) as err:
             raise SystemExit(f"conceptlens describe: {option_message(err)}") from None
     try:
-        with warnings.catch_warnings(record=True) as caught:
+        with warnings.catch_warnings(record=True) as caught, console_progress(
+                "conceptlens describe"):
             warnings.simplefilter("always", UserWarning)
             table = describe_folder(
                 args.folder, args.concepts, target=args.target, weights=args.weights,

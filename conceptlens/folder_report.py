@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import copy
 import os
+import re
 import subprocess
 import sys
 from collections.abc import Mapping, Sequence
@@ -21,6 +22,7 @@ from pathlib import Path
 import yaml
 
 from conceptlens.config import WORKFLOW_DIR, default_config
+from conceptlens.progress import ENV as PROGRESS_ENV
 
 #: the run name of a describe report (results go to DIR/results/describe/)
 RUN = "describe"
@@ -84,10 +86,35 @@ def run_folder_report(config: Mapping, out_dir: str | os.PathLike,
                "--directory", str(out), "--configfile", str(config_file),
                "--cores", str(cores or os.cpu_count() or 1)]
     log = out / "snakemake.log"
-    with open(log, "w") as stream:
-        proc = subprocess.run(command, stdout=stream, stderr=subprocess.STDOUT, check=False)
+    # the jobs copy their progress lines to snakemake's output (CONCEPTLENS_PROGRESS)
+    env = {**os.environ, PROGRESS_ENV: "console"}
+    with open(log, "w", buffering=1) as stream, subprocess.Popen(
+            command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env=env, text=True,
+            bufsize=1) as proc:
+        try:
+            for line in proc.stdout:
+                stream.write(line)
+                if shown_on_terminal(line):
+                    print(f"conceptlens describe: {line.strip()}", file=sys.stderr,
+                          flush=True)
+        except BaseException:  # Ctrl-C: the workflow stops too (as subprocess.run's)
+            proc.kill()
+            raise
     if proc.returncode != 0:
         tail = log.read_text().strip().splitlines()[-15:]
         raise SystemExit("conceptlens describe --report: the workflow failed (" + str(log)
                          + "):\n" + "\n".join(tail))
     return out / "results" / config["run"]
+
+
+#: snakemake's count of the jobs done, e.g. "13 of 18 steps (72%) done"
+_STEPS = re.compile(r"^\d+ of \d+ steps \([\d.]+%\) done")
+
+
+def shown_on_terminal(line: str) -> bool:
+    """Whether a line of the workflow's output is also shown by ``describe --report``:
+    snakemake's count of the steps done, and the jobs' progress lines
+    (``conceptlens RULE: progress: ...``, :mod:`conceptlens.progress`); the rest stays in
+    ``snakemake.log``."""
+    return bool(_STEPS.match(line)) or (line.startswith("conceptlens ")
+                                        and ": progress: " in line)

@@ -154,14 +154,19 @@ def image_sizes(files: Sequence[Path], decode: bool = False, source: str | None 
     def decoded(f: Path) -> tuple[int, int]:
         return check_image(f, what="probe image", source=source)
 
+    from conceptlens.progress import LOG_INTERVAL, progress
+
     one = decoded if decode else header
+    # decoding every image takes minutes for ImageNet's 50,000; headers, seconds
+    shown = {"total": len(files), "unit": "images", "min_seconds": 0 if decode else LOG_INTERVAL,
+             "desc": "probe images, decoded" if decode else "probe image sizes"}
     if workers <= 1 or len(files) < 2 * workers:
-        found = [one(f) for f in files]
+        found = list(progress(map(one, files), **shown))
     else:
         from concurrent.futures import ThreadPoolExecutor
 
         with ThreadPoolExecutor(workers) as pool:  # PIL releases the GIL while decoding
-            found = list(pool.map(one, files))
+            found = list(progress(pool.map(one, files), **shown))
     return np.asarray(found, dtype=np.int64).reshape(-1, 2)
 
 

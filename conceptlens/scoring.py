@@ -26,6 +26,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from conceptlens.progress import progress_blocks
+
 #: default bytes of scratch memory one call may allocate (inputs and output not counted)
 DEFAULT_MEMORY_BUDGET = 1 << 30
 #: elements per (neuron x concept) tile of the soft-WPMI rank loop: big enough to amortise
@@ -111,7 +113,7 @@ def www_scores(image_embeddings: Tensor, topk_indices: Tensor, concept_embedding
         if kappa is None:
             raise ValueError("similarity='tvmf' needs kappa")
         _check_kappa(kappa)
-        for n0 in range(0, n, nc):
+        for n0 in progress_blocks(n, nc, desc="WWW t-vMF scores", unit="neurons"):
             _www_tvmf_into(out[n0:n0 + nc], image_embeddings, topk_indices[n0:n0 + nc],
                            concept_embeddings, template_embedding, float(kappa),
                            concept_chunk, memory_budget)
@@ -306,7 +308,7 @@ def _pmi(clip_feats: Tensor, target_feats: Tensor, top_k: int, a: float, lam: fl
     cc = _chunk(concept_chunk if concept_chunk is not None else default_cc, m,
                 "concept_chunk")
     log_n = math.log(n)
-    for c0 in range(0, m, cc):
+    for c0 in progress_blocks(m, cc, desc="PMI scores", unit="concepts"):
         # softmax over concepts, only for the images that are in some neuron's top-k
         p = clip_feats[:, c0:c0 + cc].index_select(0, union).mul_(a).sub_(lse[:, None]).exp_()
         if soft is None:
@@ -455,7 +457,7 @@ def _column_blocks(clip_feats: Tensor, target_t: Tensor, transform: Callable[[Te
     if concept_chunk is None:
         concept_chunk = _budget_chunk(memory_budget, per_column, m, n_images)
     cc = _chunk(concept_chunk, m, "concept_chunk")
-    for c0 in range(0, m, cc):
+    for c0 in progress_blocks(m, cc, desc="CLIP-Dissect scores", unit="concepts"):
         block = transform(clip_feats[:, c0:c0 + cc])
         for n0 in range(0, n, nc):
             out[n0:n0 + nc, c0:c0 + cc] = target_t[n0:n0 + nc] @ block
@@ -509,7 +511,7 @@ def rank_reorder(clip_feats: Tensor, target_feats: Tensor, p: float = 3,
                 "neuron_chunk")
     cc = _chunk(concept_chunk if concept_chunk is not None else max(1, cells // nc), m,
                 "concept_chunk")
-    for n0 in range(0, n, nc):
+    for n0 in progress_blocks(n, nc, desc="rank reorder scores", unit="neurons"):
         idx = inds[:, n0:n0 + nc].reshape(-1)
         desc, asc = values[n0:n0 + nc, None, :], ascending[n0:n0 + nc, None, :]
         for c0 in range(0, m, cc):

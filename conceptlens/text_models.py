@@ -32,6 +32,8 @@ BUNDLED_NAMES = frozenset({"all-minilm-l6-v2", "sentence-transformers/all-minilm
 CONFIG_KEY = "metrics.sentence_model"
 DEFAULT_ENDPOINT = "https://huggingface.co"
 _TRUE = {"1", "true", "yes", "on"}
+#: texts per encode call of :func:`embed_sentences` when it reports progress
+SENTENCE_CHUNK = 4096
 
 
 class OfflineModelError(InputError, RuntimeError):
@@ -164,13 +166,25 @@ def load_sentence_model(name_or_path: str, device: str | None = "cpu") -> Senten
 
 
 def embed_sentences(model: SentenceTransformer, texts: Sequence[str],
-                    batch_size: int = 64) -> np.ndarray:
-    """Embed ``texts`` with ``model``: (n, d) float32, rows L2-normalised (zero rows stay 0)."""
+                    batch_size: int = 64, desc: str | None = None) -> np.ndarray:
+    """Embed ``texts`` with ``model``: (n, d) float32, rows L2-normalised (zero rows stay 0).
+    ``desc``: report progress under that name (:mod:`conceptlens.progress`), encoding
+    :data:`SENTENCE_CHUNK` texts at a time."""
+    from conceptlens.progress import progress
+
     if len(texts) == 0:
         dim = getattr(model, "get_embedding_dimension", model.get_sentence_embedding_dimension)
         return np.zeros((0, dim() or 0), dtype=np.float32)
-    emb = model.encode(list(texts), batch_size=batch_size, convert_to_numpy=True,
-                       show_progress_bar=False)
-    emb = np.asarray(emb, dtype=np.float32).reshape(len(texts), -1)
+    texts = list(texts)
+    step = SENTENCE_CHUNK if desc is not None else len(texts)
+    parts = []
+    with progress(total=len(texts), desc=desc or "sentence embeddings", unit="texts") as bar:
+        for start in range(0, len(texts), step):
+            chunk = texts[start:start + step]
+            parts.append(np.asarray(model.encode(chunk, batch_size=batch_size,
+                                                 convert_to_numpy=True, show_progress_bar=False),
+                                    dtype=np.float32).reshape(len(chunk), -1))
+            bar.update(len(chunk))
+    emb = np.concatenate(parts)
     norms = np.linalg.norm(emb, axis=1, keepdims=True)
     return (emb / np.where(norms > 0, norms, 1.0)).astype(np.float32)

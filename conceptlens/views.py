@@ -26,6 +26,7 @@ import torch
 from torch import nn
 
 from conceptlens.activations import captured_layers, store_batch
+from conceptlens.progress import progress_batches
 
 VIEWS = ("full", "center", "gradcam")
 
@@ -309,7 +310,8 @@ def gradcam_boxes(model: nn.Module, target_layer: nn.Module, preprocess, files: 
     peaks, low_maps, start = [], [], 0
     reshape = gradcam_reshape(model, target_layer)
     with captured_layers(model, list(record or {}), reduction, tokens) as captured:
-        for x in view_loader(files, full, preprocess.input_size, batch_size, workers):
+        loader = view_loader(files, full, preprocess.input_size, batch_size, workers)
+        for x in progress_batches(loader, total=len(files), desc="Grad-CAM, full view"):
             x = preprocess.normalize(x.to(device))
             batch_labels = None if labels is None else labels[start:start + len(x)]
             maps, low = gradcam_maps(model, target_layer, x, batch_labels, reshape)

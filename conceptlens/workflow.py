@@ -18,7 +18,8 @@ def rule_context(snakemake) -> Iterator[logging.Logger]:
     error and traceback included), limit torch to the rule's ``threads:``, and stop the
     job when the snakemake process running it is gone (:mod:`conceptlens.parent_watch`).
     Records logged with ``extra={"console": True}`` go to the console too
-    (:func:`console_handler`).  An :class:`~conceptlens.errors.InputError` (a bad file,
+    (:func:`console_handler`); so do the progress lines of :func:`conceptlens.progress.progress`
+    (written to the log at INFO) where ``CONCEPTLENS_PROGRESS=console``.  An :class:`~conceptlens.errors.InputError` (a bad file,
     key or weight the user gave) ends the job with its message alone, in the log and on
     the console, and exit status 1; any other exception keeps its traceback.
 
@@ -73,7 +74,8 @@ class _ConsoleFormatter(logging.Formatter):
         self.prefix = prefix
 
     def format(self, record: logging.LogRecord) -> str:
-        return f"{self.prefix}: {record.levelname.lower()}: {record.getMessage()}"
+        kind = "progress" if getattr(record, "progress", False) else record.levelname.lower()
+        return f"{self.prefix}: {kind}: {record.getMessage()}"
 
 
 def limit_torch_threads(threads: int) -> None:

@@ -120,3 +120,15 @@ def explorer_inputs(wildcards):
         "maps": neuron_map_files(),
         "split": probe_dir(),
     }
+
+
+def report_files_built():
+    """The report files this run made or found up to date (among its DAG's outputs, so
+    not an older report of targets this run did not ask for), as absolute paths: what
+    the workflow names when it succeeds (onsuccess in the Snakefile)."""
+    wanted = [results("report.html"), results("report.pdf")]
+    try:
+        outputs = {str(f) for job in workflow.dag.jobs for f in job.output}
+    except AttributeError:  # a Snakemake without this DAG API: the files alone
+        outputs = set(wanted)
+    return [os.path.abspath(f) for f in wanted if f in outputs and os.path.exists(f)]

@@ -100,6 +100,7 @@ def test_cli_prints_a_table_and_writes_the_csv(world, tmp_path, capsys):
     assert lines[0].split() == ["layer", "unit", "concepts", "score"]
     assert [line.split()[:2] for line in lines[1:]] == [["fc", "0"], ["fc", "1"], ["fc", "2"]]
     assert f"{N_IMAGES} images under" in printed.err
+    assert "conceptlens describe: target pass, " in printed.err  # its progress
     out = tmp_path / "sub" / "fc.csv"
     args = ["describe", str(images), "--concepts", str(concepts), "--method", "cos_cubed",
             "--out", str(out)]
@@ -267,8 +268,11 @@ def test_report_runs_the_workflow_on_the_folder_with_the_same_descriptions(world
     assert "Evidence for the descriptions" in html
     described = pd.read_parquet(run / "descriptions" / "concepts" / "www" / "fc.parquet")
     assert described["concept"].tolist() == www_fc["concept"].tolist()
-    printed = capsys.readouterr().out
-    assert printed.splitlines()[0].split() == ["layer", "unit", "concepts", "score"]
+    printed = capsys.readouterr()
+    assert printed.out.splitlines()[0].split() == ["layer", "unit", "concepts", "score"]
+    assert " steps (" in printed.err and ": progress: " in printed.err  # the workflow's
+    assert f"conceptlens: the report is {run / 'report.html'}" in (
+        out / "snakemake.log").read_text()
     with pytest.raises(SystemExit, match="--units and --out do not apply with --report"):
         main(["describe", str(images), "--concepts", str(concepts), "--report", str(out),
               "--units", "0"])

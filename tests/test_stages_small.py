@@ -98,6 +98,13 @@ def test_world_split_matches_the_renderer_and_feeds_the_sample_grid(tmp_path):
     assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".")] == []
 
 
+def test_world_split_adapter_logs_its_progress(tmp_path):
+    params = SimpleNamespace(seed=5, n_images=4, image_size=32,
+                             central_distractor_probability=0.8)
+    log = run_adapter("world_split", tmp_path, output=[str(tmp_path / "probe")], params=params)
+    assert "world split (seed 5)" in log and "images/s" in log  # a progress line
+
+
 # ------------------------------------------------------------------------------ probe
 
 def test_probe_index_of_a_folder_round_trips_through_io(tmp_path):

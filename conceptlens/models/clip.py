@@ -138,13 +138,20 @@ def clip_input_size(model: nn.Module) -> int:
 
 
 @torch.no_grad()
-def encode_texts(model: nn.Module, tokenizer, texts: list[str], batch_size: int = 512
-                 ) -> torch.Tensor:
+def encode_texts(model: nn.Module, tokenizer, texts: list[str], batch_size: int = 512,
+                 desc: str | None = None) -> torch.Tensor:
     """L2-normalised text embeddings, (len(texts), embed_dim) float32; warns once when
-    the context length cut texts (:func:`conceptlens.models.tokens.tokenize_batches`)."""
+    the context length cut texts (:func:`conceptlens.models.tokens.tokenize_batches`).
+    ``desc``: report progress (texts done, rate, time left) under that name
+    (:mod:`conceptlens.progress`); None: none."""
+    from conceptlens.progress import progress_batches
+
     device = next(model.parameters()).device
     out = []
-    for tokens in tokenize_batches(tokenizer, texts, batch_size):
+    batches = tokenize_batches(tokenizer, texts, batch_size)
+    if desc is not None:
+        batches = progress_batches(batches, total=len(texts), desc=desc, unit="texts")
+    for tokens in batches:
         out.append(nn.functional.normalize(model.encode_text(tokens.to(device)).float(), dim=-1))
     return torch.cat(out) if out else torch.zeros(0, 0)
 

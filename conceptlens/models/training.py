@@ -24,6 +24,7 @@ from conceptlens.devices import precision_context
 from conceptlens.models.clip import clip_normalize, create_world_clip
 from conceptlens.models.target import build_world_target, normalize_images
 from conceptlens.models.tokens import tokenize
+from conceptlens.progress import progress
 
 
 @dataclass
@@ -53,8 +54,8 @@ def _lr_lambda(cfg: TrainConfig) -> Callable[[int], float]:
     def factor(step: int) -> float:
         if step < cfg.warmup_steps:
             return (step + 1) / cfg.warmup_steps
-        progress = (step - cfg.warmup_steps) / max(1, cfg.steps - cfg.warmup_steps)
-        return 0.5 * (1.0 + math.cos(math.pi * min(1.0, progress)))
+        done = (step - cfg.warmup_steps) / max(1, cfg.steps - cfg.warmup_steps)
+        return 0.5 * (1.0 + math.cos(math.pi * min(1.0, done)))
     return factor
 
 
@@ -202,7 +203,8 @@ def _train_target(images: np.ndarray, labels: np.ndarray, num_classes: int, cfg:
     boxes_all = None if main_boxes is None else torch.from_numpy(np.asarray(main_boxes))
     history: list[dict] = []
     start, loss_sum, correct, seen = time.time(), 0.0, 0, 0
-    for step in range(cfg.steps):
+    steps = progress(range(cfg.steps), desc="world target training", unit="steps")
+    for step in steps:
         idx = torch.randint(0, len(x_all), (cfg.batch_size,), generator=gen)
         x, _ = _augmented(x_all[idx], None if boxes_all is None else boxes_all[idx], cfg, gen)
         x = normalize_images(x).contiguous(memory_format=torch.channels_last)
@@ -225,6 +227,7 @@ def _train_target(images: np.ndarray, labels: np.ndarray, num_classes: int, cfg:
             history.append(entry)
             log(f"target step {entry['step']}/{cfg.steps} loss {entry['loss']:.4f} "
                 f"acc {entry['train_acc']:.3f} {entry['seconds']:.0f}s")
+            steps.set_postfix(loss=f"{entry['loss']:.4f}", acc=f"{entry['train_acc']:.3f}")
             loss_sum, correct, seen = 0.0, 0, 0
     if heads is not None:
         heads.detach()
@@ -318,7 +321,8 @@ def _train_clip(images: np.ndarray, captions: pd.DataFrame, cfg: TrainConfig,
     x_all = torch.from_numpy(images)
     history: list[dict] = []
     start, loss_sum, seen = time.time(), 0.0, 0
-    for step in range(cfg.steps):
+    steps = progress(range(cfg.steps), desc="world clip training", unit="steps")
+    for step in steps:
         idx = torch.randint(0, len(x_all), (cfg.batch_size,), generator=gen)
         caps = caption_ids[idx]  # (batch, kinds)
         unique, inverse = torch.unique(caps, return_inverse=True)
@@ -353,6 +357,7 @@ def _train_clip(images: np.ndarray, captions: pd.DataFrame, cfg: TrainConfig,
             history.append(entry)
             log(f"clip step {entry['step']}/{cfg.steps} loss {entry['loss']:.4f} "
                 f"scale {entry['logit_scale']:.1f} {entry['seconds']:.0f}s")
+            steps.set_postfix(loss=f"{entry['loss']:.4f}")
             loss_sum, seen = 0.0, 0
     return model.eval(), history
 

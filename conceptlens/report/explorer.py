@@ -347,11 +347,14 @@ def write_thumbnails(thumb_dir: Path, ids: Sequence[int],
         img.save(path, format="JPEG", quality=JPEG_QUALITY, optimize=False)
         return path.stat().st_size
 
+    from conceptlens.progress import progress
+
     workers = workers or min(8, os.cpu_count() or 1)
+    desc = "explorer thumbnails"
     if workers <= 1 or len(ids) < 64:
-        return sum(one(i) for i in ids)
+        return sum(progress((one(i) for i in ids), total=len(ids), desc=desc, unit="images"))
     with ThreadPoolExecutor(workers) as pool:
-        return sum(pool.map(one, ids))
+        return sum(progress(pool.map(one, ids), total=len(ids), desc=desc, unit="images"))
 
 
 def render_page(data: Mapping[str, Any], thumbnail_size: int = 64,

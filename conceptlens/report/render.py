@@ -81,16 +81,22 @@ def render_report(inputs: Mapping[str, Sequence[str]], settings: Mapping,
     The HTML carries every description row (sortable, filterable); the PDF the first
     ``settings["pdf_description_rows"]``. Returns seconds per step and the files' bytes.
     """
+    from conceptlens.progress import progress
+
     times: dict[str, float] = {}
-    t0 = time.perf_counter()
-    context = build_report(inputs, settings, date=date)
-    times["build_s"] = time.perf_counter() - t0
-    t1 = time.perf_counter()
-    html = render_html({**context, "pdf": False}, reports_dir)
-    times["html_s"] = time.perf_counter() - t1
-    t2 = time.perf_counter()
-    pdf = html_to_pdf(render_html({**context, "pdf": True}, reports_dir))
-    times["pdf_s"] = time.perf_counter() - t2
+    with progress(total=3, desc="report (figures and tables, HTML, PDF)", unit="steps") as bar:
+        t0 = time.perf_counter()
+        context = build_report(inputs, settings, date=date)
+        times["build_s"] = time.perf_counter() - t0
+        bar.update()
+        t1 = time.perf_counter()
+        html = render_html({**context, "pdf": False}, reports_dir)
+        times["html_s"] = time.perf_counter() - t1
+        bar.update()
+        t2 = time.perf_counter()
+        pdf = html_to_pdf(render_html({**context, "pdf": True}, reports_dir))
+        times["pdf_s"] = time.perf_counter() - t2
+        bar.update()
     write_atomic(html_path, html)
     write_atomic(pdf_path, pdf)
     times["html_bytes"] = float(len(html.encode("utf-8")))

@@ -39,7 +39,7 @@ def embed_image_sets(model, files: Sequence[Path], sets: Mapping[str, tuple[np.n
     out = {}
     for name, (boxes, ids) in sets.items():
         out[name] = ids, embed_view_images(model, files, boxes, ids, batch_size, workers,
-                                           precision)
+                                           precision, desc=f"CLIP images, {name}")
         log.info("%s: embedded %d images", name, len(ids))
     return out
 

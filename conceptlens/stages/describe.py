@@ -14,6 +14,7 @@ import pandas as pd
 
 from conceptlens import methods
 from conceptlens.methods import LayerInputs, MethodScores
+from conceptlens.progress import progress
 
 _LOG = logging.getLogger(__name__)
 
@@ -58,7 +59,7 @@ def describe_plan(plan: Sequence[Mapping], log: logging.Logger = _LOG
 
     text_embeddings, image_embeddings = cache(load_text_embeddings), cache(load_image_embeddings)
     activations_of, topk_of = cache(load_activations), cache(load_topk)
-    for step in plan:
+    for step in progress(plan, desc="descriptions (method, layer)", unit="steps", log=log):
         settings, layer, files = step["settings"], step["layer"], step["inputs"]
         concepts, text_emb, template_emb = text_embeddings(files["text"], step["template"])
         image_ids, image_emb = image_embeddings(files["images"], step["image_set"])

@@ -26,6 +26,7 @@ from conceptlens.evidence import (
     selection_half,
     spearman_matrix,
 )
+from conceptlens.progress import progress
 
 _LOG = logging.getLogger(__name__)
 #: columns of :func:`evidence_summary`
@@ -235,7 +236,7 @@ def evidence_plan(plan: Sequence[Mapping], contrast_fraction: float = 0.1,
     """
     loaders = _Loaders()
     frames, constants, groups = [], [], {}
-    for step in plan:
+    for step in progress(plan, desc="evidence (method, layer)", unit="steps", log=log):
         frame, constant, chosen = _evidence_step(step, contrast_fraction, significance,
                                                  simulation_fraction,
                                                  stability, loaders, log)

@@ -33,9 +33,10 @@ def metric_text_embeddings(concepts: str, ground_truth_texts: Sequence[str], wor
     texts = metric_vocabulary(read_concept_set(concepts), truth,
                               [load_description_table(path) for path in imported])
     model, _, tokenizer = load_clip(clip["name"], pretrained, torch_device)
-    clip_emb = encode_texts(model, tokenizer, texts).float().cpu().numpy()
+    clip_emb = encode_texts(model, tokenizer, texts,
+                            desc="CLIP embeddings of the metric texts").float().cpu().numpy()
     sentence_emb = embed_sentences(load_sentence_model(sentence_model, str(torch_device)),
-                                   texts)
+                                   texts, desc="sentence embeddings of the metric texts")
     log.info("%d texts: CLIP %s, sentence %s (%s)", len(texts), clip_emb.shape,
              sentence_emb.shape, sentence_model)
     return texts, clip_emb.astype(np.float32), sentence_emb.astype(np.float32)

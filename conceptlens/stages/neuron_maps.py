@@ -64,6 +64,7 @@ def neuron_maps(split: str | Path, attributes: pd.DataFrame, target_spec: Mappin
     from conceptlens.models.layouts import TOKEN_REDUCTIONS, layer_layouts
     from conceptlens.models.zoo import check_layers, load_target, target_preprocess
     from conceptlens.neuron_maps import captured_maps, gather_maps, spatial_shapes
+    from conceptlens.progress import progress_batches
     from conceptlens.views import square_boxes, view_loader
 
     log = log or logging.getLogger(__name__)
@@ -103,7 +104,8 @@ def neuron_maps(split: str | Path, attributes: pd.DataFrame, target_spec: Mappin
     start = 0
     with (captured_maps(model, spatial, layouts) as captured, torch.no_grad(),
           precision_context(precision, torch_device)):
-        for x in loader:
+        for x in progress_batches(loader, total=len(union), desc="neuron maps, top images",
+                                  log=log):
             captured.clear()
             model(preprocess.normalize(x.to(torch_device, non_blocking=True)))
             end = start + len(x)

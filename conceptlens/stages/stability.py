@@ -10,6 +10,8 @@ from collections.abc import Mapping, Sequence
 import numpy as np
 import pandas as pd
 
+from conceptlens.progress import progress
+
 _LOG = logging.getLogger(__name__)
 
 
@@ -47,7 +49,8 @@ def stability(activations: Sequence[str], layers: Sequence[str], images: str, te
     log.info("%s: %d images, %d concepts, layers %s, ks %s, top %d, subsample %s",
              concept_set, len(image_ids), len(concepts), layers, ks, top, sub)
     out = []
-    for function in functions:
+    for function in progress(functions, desc=f"stability of {concept_set}", unit="functions",
+                             log=log):
         name = f"{probe}_{concept_set}_{function}"
         per_neuron = pooled_stability(recorded, clip_feats, function, concepts, ks, top, sub)
         summary = summarise(per_neuron, name)

@@ -119,6 +119,7 @@ def target_pass(split: str | Path, attributes: pd.DataFrame, target: Mapping,
     from conceptlens.ground_truth import output_layer_name
     from conceptlens.io.probe import probe_files, probe_sizes
     from conceptlens.models.zoo import check_layers, load_target, target_preprocess
+    from conceptlens.progress import progress_batches
     from conceptlens.views import gradcam_boxes, square_boxes, view_loader
 
     log = log or logging.getLogger(__name__)
@@ -176,8 +177,10 @@ def target_pass(split: str | Path, attributes: pd.DataFrame, target: Mapping,
         layers = list(settings.layers[view])
         if view not in acts:
             acts[view] = matrices(view)
-            loader = view_loader(files, boxes[view], preprocess.input_size,
-                                 settings.batch_size, settings.workers)
+            loader = progress_batches(
+                view_loader(files, boxes[view], preprocess.input_size, settings.batch_size,
+                            settings.workers),
+                total=len(files), desc=f"target pass, {view} view", log=log)
             batches = (preprocess.normalize(x.to(torch_device, non_blocking=True))
                        for x in loader)
             with precision_context(settings.precision, torch_device):

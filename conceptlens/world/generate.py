@@ -9,6 +9,7 @@ A split is read back through :mod:`conceptlens.io.probe`.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import tempfile
@@ -21,6 +22,7 @@ import numpy as np
 import pandas as pd
 from PIL import Image
 
+from conceptlens.progress import progress
 from conceptlens.world.captions import caption_variants
 from conceptlens.world.draw import render_scene
 from conceptlens.world.scenes import Scene, SceneParams, sample_scene
@@ -116,11 +118,15 @@ def write_split(spec: SplitSpec, out_dir: str | os.PathLike, workers: int = 1,
         chunks = [list(range(s, min(s + chunk_size, spec.n_images)))
                   for s in range(0, spec.n_images, chunk_size)]
         jobs = [(spec, c, str(image_dir)) for c in chunks]
-        if workers > 1:
-            with ProcessPoolExecutor(max_workers=workers) as pool:
-                results = list(pool.map(_write_chunk, jobs))
-        else:
-            results = [_write_chunk(j) for j in jobs]
+        results = []
+        with contextlib.ExitStack() as stack:
+            pool = (stack.enter_context(ProcessPoolExecutor(max_workers=workers))
+                    if workers > 1 else None)
+            bar = stack.enter_context(progress(total=spec.n_images, unit="images",
+                                               desc=f"world split (seed {spec.seed})"))
+            for result in pool.map(_write_chunk, jobs) if pool else map(_write_chunk, jobs):
+                results.append(result)
+                bar.update(len(result[0]))
         rows = [r for chunk_rows, _ in results for r in chunk_rows]
         captions = [c for _, chunk_captions in results for c in chunk_captions]
         attributes = pd.DataFrame(rows)
