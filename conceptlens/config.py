@@ -131,6 +131,37 @@ def check_config(config: dict) -> None:
             raise ConfigError(f"config key {key}.clip_model: {clip!r} is not a key of "
                               f"clip_models ({', '.join(clip_models)})")
     _check_analyses(config, valid_layers, methods)
+    check_tuning(config, methods)
+
+
+def planted_ground_truth(config: Mapping) -> bool:
+    """Whether the run has the world's planted ground truth: the world target on the world
+    probe set (what a tuning split needs)."""
+    return ((config.get("target") or {}).get("source", "world") == "world"
+            and (config.get("probe") or {}).get("source", "world") == "world")
+
+
+def check_tuning(config: dict, methods: dict[str, dict]) -> None:
+    """The tuning split never draws the probe's images; ``kappa: tuned`` needs the world's
+    planted ground truth; the sweep's concept set exists."""
+    from conceptlens.methods import TUNED
+    from conceptlens.tuning import tuned_methods
+
+    world = config.get("world") or {}
+    tuned = tuned_methods(methods)
+    if tuned and not planted_ground_truth(config):
+        raise ConfigError(f"config key methods.{tuned[0]}.kappa: {TUNED!r} is chosen on the "
+                          "world's tuning split by its planted ground truth, which a run on "
+                          "another target or probe set has not; give a number (the paper's 1)")
+    seed = world.get("probe_seed")
+    if seed is not None and world.get("tuning_seed") == seed:
+        raise ConfigError(f"config keys world.tuning_seed and world.probe_seed: both {seed}, "
+                          "so the tuning split would draw the probe's own images; give the "
+                          "tuning split a seed of its own")
+    concept_set = (config.get("tuning") or {}).get("concept_set")
+    if tuned and concept_set is not None:
+        _check_names("tuning.concept_set", [concept_set], list(config.get("concept_sets") or {}),
+                     "a key of concept_sets")
 
 
 #: valid names an error lists in full; longer lists (a ViT's modules) show close matches
