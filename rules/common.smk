@@ -104,7 +104,7 @@ IMAGE_STAGES = 20
 
 
 wildcard_constraints:
-    split="probe|train",
+    split="probe|train|tuning",
     view="full|center|gradcam",
     method="|".join(METHODS) or "NO_METHOD",
     concepts="[A-Za-z0-9_.-]+",
