@@ -501,6 +501,11 @@ def error_lines(error) -> list[str]:
         return [f"config key {where}: the name {shown} cannot be a "
                 "folder or file name under results/ (start with a letter or digit, then "
                 "use letters, digits, '_', '.', '-')"]
+    if error.validator == "anyOf" and all("const" in sub or "type" in sub for sub in value):
+        allowed = [repr(sub["const"]) if "const" in sub else
+                   _TYPE_NAMES.get(sub["type"], sub["type"])
+                   + (f" >= {sub['minimum']}" if "minimum" in sub else "") for sub in value]
+        return [f"config key {where}: {shown} is not {' or '.join(allowed)}"]
     if error.validator in _CONSTRAINTS:
         return [f"config key {where}: {shown} {_CONSTRAINTS[error.validator].format(value)}"]
     return [f"config key {where}: {textwrap.shorten(error.message, 160)}"]
