@@ -188,9 +188,11 @@ def test_tiny_world_describes_with_the_kappa_tuned_on_the_tuning_split(tiny_worl
 
 
 @pytest.mark.slow
-def test_a_new_probe_split_leaves_the_tuned_kappa_alone(tiny_world):
-    proc = run_snakemake("-n", "--configfile", "configs/tiny-world.yaml", "--config",
-                         "world={'probe_images': 300, 'probe_seed': 99}", cwd=tiny_world)
+def test_a_new_probe_split_leaves_the_tuned_kappa_alone(tiny_world, tmp_path):
+    overlay = tmp_path / "new-probe.yaml"
+    overlay.write_text(yaml.safe_dump({"base": "configs/tiny-world.yaml",
+                                       "world": {"probe_seed": 99}}))
+    proc = run_snakemake("-n", "--configfile", str(overlay), cwd=tiny_world)
     jobs = dry_run_jobs(proc.stdout)
     assert jobs["world_split"] == 1 and "activations" in jobs and "describe" in jobs
     assert "tune_kappa" not in jobs
