@@ -141,6 +141,34 @@ def planted_ground_truth(config: Mapping) -> bool:
             and (config.get("probe") or {}).get("source", "world") == "world")
 
 
+def inherited_tuned_methods(methods: Mapping[str, Mapping]) -> list[str]:
+    """The ``kappa: tuned`` methods whose settings are config.yaml's own (an overlay of
+    config.yaml for another model inherits them unchanged)."""
+    from conceptlens.methods import method_settings
+    from conceptlens.tuning import tuned_methods
+
+    defaults = method_settings(_default_config())
+    return [name for name in tuned_methods(methods) if defaults.get(name) == methods[name]]
+
+
+def untuned_off_world(config: Mapping, methods: Mapping[str, Mapping]
+                      ) -> tuple[dict[str, dict], list[str]]:
+    """``methods`` for a run without planted ground truth: the ``kappa: tuned`` methods
+    inherited from config.yaml get the paper's kappa, one note each (a run on the world
+    keeps them as they are; :func:`check_tuning` rejects a tuned kappa written for another
+    model)."""
+    from conceptlens.methods import PAPER_KAPPA
+
+    if planted_ground_truth(config):
+        return dict(methods), []
+    fitted, notes = dict(methods), []
+    for name in inherited_tuned_methods(methods):
+        fitted[name] = {**methods[name], "kappa": PAPER_KAPPA}
+        notes.append(f"methods.{name}.kappa = tuned (config.yaml's) is chosen on the world's "
+                     f"tuning split, which this run has not: the paper's {PAPER_KAPPA:g}")
+    return fitted, notes
+
+
 def check_tuning(config: dict, methods: dict[str, dict]) -> None:
     """The tuning split never draws the probe's images; ``kappa: tuned`` needs the world's
     planted ground truth; the sweep's concept set exists."""
@@ -148,7 +176,8 @@ def check_tuning(config: dict, methods: dict[str, dict]) -> None:
     from conceptlens.tuning import tuned_methods
 
     world = config.get("world") or {}
-    tuned = tuned_methods(methods)
+    inherited = inherited_tuned_methods(methods)
+    tuned = [name for name in tuned_methods(methods) if name not in inherited]
     if tuned and not planted_ground_truth(config):
         raise ConfigError(f"config key methods.{tuned[0]}.kappa: {TUNED!r} is chosen on the "
                           "world's tuning split by its planted ground truth, which a run on "

@@ -10,7 +10,13 @@ import numpy as np
 import pytest
 import yaml
 
-from conceptlens.config import ConfigError, check_tuning, default_config, load_config
+from conceptlens.config import (
+    ConfigError,
+    check_tuning,
+    default_config,
+    load_config,
+    untuned_off_world,
+)
 from conceptlens.methods import PAPER_KAPPA, method_settings
 from conceptlens.tuning import choose, choose_kappa, layer_mean, resolve_kappa, sweep_summary
 from tests.conftest import REPO, run_snakemake
@@ -81,6 +87,21 @@ def test_tuned_kappa_without_planted_ground_truth_is_a_one_line_error():
     assert len(str(err.value).splitlines()) == 1
     config["methods"]["t"]["kappa"] = 1  # a number is fine anywhere
     check_tuning(config, method_settings(config))
+
+
+def test_an_overlay_of_config_yaml_for_another_model_gets_the_papers_kappa():
+    """config.yaml's own tuned methods, inherited by an own-model overlay, are no error:
+    they run with the paper's kappa, and a note says so."""
+    config = {**default_config(), "target": {"source": "torchvision", "name": "resnet50"},
+              "probe": {"source": "folder", "path": "images"}}
+    methods = method_settings(config)
+    check_tuning(config, methods)
+    fitted, notes = untuned_off_world(config, methods)
+    assert fitted["gradcam_tvmf"]["kappa"] == fitted["center_tvmf"]["kappa"] == PAPER_KAPPA
+    assert [n.split(" ")[0] for n in notes] == ["methods.gradcam_tvmf.kappa",
+                                                 "methods.center_tvmf.kappa"]
+    world = default_config()
+    assert untuned_off_world(world, method_settings(world)) == (method_settings(world), [])
 
 
 def test_the_default_config_tunes_both_tvmf_methods():
