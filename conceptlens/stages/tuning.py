@@ -158,8 +158,7 @@ def tune_kappa(split: str | Path, target: Mapping, plan: Mapping[str, Any],
                                  "sweep": summary["sweep"]}
             log.info("%s: kappa %g (best alone %g; %s on the tuning split: %s)", name, chosen,
                      summary["best"], criterion,
-                     ", ".join(f"{r['kappa']:g} {r['score']:.4f}" for r in summary["sweep"]),
-                     extra={"console": True})
+                     ", ".join(f"{r['kappa']:g} {r['score']:.4f}" for r in summary["sweep"]))
             if name == window_method and windows:
                 rows = []
                 at = {**settings, "kappa": chosen}
