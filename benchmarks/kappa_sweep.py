@@ -5,6 +5,10 @@
 Reads results/<run>/ (top-k sets, CLIP embeddings of the view and of the world concept
 set, ground truth) and prints, for each kappa, the hit rate and F1 of the WWW-family
 selection (alpha 0.95) on every layer with ground truth. kappa = 0 is cosine.
+
+A diagnostic only: it sweeps the evaluated probe split, which must not choose kappa.  The
+workflow chooses `kappa: tuned` on the world's separate tuning split (rule tune_kappa,
+results/<run>/tuning/kappa.json).
 """
 
 from __future__ import annotations

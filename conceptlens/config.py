@@ -131,6 +131,66 @@ def check_config(config: dict) -> None:
             raise ConfigError(f"config key {key}.clip_model: {clip!r} is not a key of "
                               f"clip_models ({', '.join(clip_models)})")
     _check_analyses(config, valid_layers, methods)
+    check_tuning(config, methods)
+
+
+def planted_ground_truth(config: Mapping) -> bool:
+    """Whether the run has the world's planted ground truth: the world target on the world
+    probe set (what a tuning split needs)."""
+    return ((config.get("target") or {}).get("source", "world") == "world"
+            and (config.get("probe") or {}).get("source", "world") == "world")
+
+
+def inherited_tuned_methods(methods: Mapping[str, Mapping]) -> list[str]:
+    """The ``kappa: tuned`` methods whose settings are config.yaml's own (an overlay of
+    config.yaml for another model inherits them unchanged)."""
+    from conceptlens.methods import method_settings
+    from conceptlens.tuning import tuned_methods
+
+    defaults = method_settings(_default_config())
+    return [name for name in tuned_methods(methods) if defaults.get(name) == methods[name]]
+
+
+def untuned_off_world(config: Mapping, methods: Mapping[str, Mapping]
+                      ) -> tuple[dict[str, dict], list[str]]:
+    """``methods`` for a run without planted ground truth: the ``kappa: tuned`` methods
+    inherited from config.yaml get the paper's kappa, one note each (a run on the world
+    keeps them as they are; :func:`check_tuning` rejects a tuned kappa written for another
+    model)."""
+    from conceptlens.methods import PAPER_KAPPA
+
+    if planted_ground_truth(config):
+        return dict(methods), []
+    fitted, notes = dict(methods), []
+    for name in inherited_tuned_methods(methods):
+        fitted[name] = {**methods[name], "kappa": PAPER_KAPPA}
+        notes.append(f"methods.{name}.kappa = tuned (config.yaml's) is chosen on the world's "
+                     f"tuning split, which this run has not: the paper's {PAPER_KAPPA:g}")
+    return fitted, notes
+
+
+def check_tuning(config: dict, methods: dict[str, dict]) -> None:
+    """The tuning split never draws the probe's images; ``kappa: tuned`` needs the world's
+    planted ground truth; the sweep's concept set exists."""
+    from conceptlens.methods import TUNED
+    from conceptlens.tuning import tuned_methods
+
+    world = config.get("world") or {}
+    inherited = inherited_tuned_methods(methods)
+    tuned = [name for name in tuned_methods(methods) if name not in inherited]
+    if tuned and not planted_ground_truth(config):
+        raise ConfigError(f"config key methods.{tuned[0]}.kappa: {TUNED!r} is chosen on the "
+                          "world's tuning split by its planted ground truth, which a run on "
+                          "another target or probe set has not; give a number (the paper's 1)")
+    seed = world.get("probe_seed")
+    if seed is not None and world.get("tuning_seed") == seed:
+        raise ConfigError(f"config keys world.tuning_seed and world.probe_seed: both {seed}, "
+                          "so the tuning split would draw the probe's own images; give the "
+                          "tuning split a seed of its own")
+    concept_set = (config.get("tuning") or {}).get("concept_set")
+    if tuned and concept_set is not None:
+        _check_names("tuning.concept_set", [concept_set], list(config.get("concept_sets") or {}),
+                     "a key of concept_sets")
 
 
 #: valid names an error lists in full; longer lists (a ViT's modules) show close matches
@@ -470,6 +530,11 @@ def error_lines(error) -> list[str]:
         return [f"config key {where}: the name {shown} cannot be a "
                 "folder or file name under results/ (start with a letter or digit, then "
                 "use letters, digits, '_', '.', '-')"]
+    if error.validator == "anyOf" and all("const" in sub or "type" in sub for sub in value):
+        allowed = [repr(sub["const"]) if "const" in sub else
+                   _TYPE_NAMES.get(sub["type"], sub["type"])
+                   + (f" >= {sub['minimum']}" if "minimum" in sub else "") for sub in value]
+        return [f"config key {where}: {shown} is not {' or '.join(allowed)}"]
     if error.validator in _CONSTRAINTS:
         return [f"config key {where}: {shown} {_CONSTRAINTS[error.validator].format(value)}"]
     return [f"config key {where}: {textwrap.shorten(error.message, 160)}"]

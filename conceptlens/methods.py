@@ -38,6 +38,11 @@ COMMON_KEYS = ("family", "view", "clip_model", "template")
 COMMON_DEFAULTS: dict[str, Any] = {"clip_model": "world"}
 #: environment variable naming modules (comma-separated) that register more families
 PLUGINS_VARIABLE = "CONCEPTLENS_FAMILIES"
+#: the t-vMF concentration of Sannomiya & Hotta, the www family's default and the tie-break
+#: of the kappa sweep (:mod:`conceptlens.tuning`)
+PAPER_KAPPA = 1.0
+#: ``kappa: tuned``: the kappa chosen on the world's tuning split (rule tune_kappa)
+TUNED = "tuned"
 
 
 @dataclass(frozen=True)
@@ -151,6 +156,11 @@ def method_settings(config: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
     return methods
 
 
+def is_tuned(settings: Mapping[str, Any]) -> bool:
+    """Whether a method's kappa is chosen on the tuning split (``kappa: tuned``)."""
+    return settings.get("kappa") == TUNED
+
+
 def image_set(settings: Mapping[str, Any]) -> str:
     """The CLIP image set a method reads, ``<view>.<subset>``: its view's top-k images
     (``topk``) or the whole probe set (``all``)."""
@@ -253,6 +263,9 @@ def _www_score(settings: Mapping[str, Any], inputs: LayerInputs) -> MethodScores
 
     if inputs.topk is None:
         raise ValueError("the www family scores each neuron's top-k images: no top-k given")
+    if is_tuned(settings):
+        raise ValueError("kappa 'tuned' is not resolved: it is read from the tuning job's "
+                         "tuning/kappa.json (conceptlens.tuning.resolve_kappa)")
     rows = torch.from_numpy(rows_of(inputs.image_ids, inputs.topk))
     scores = www_scores(inputs.image_emb, rows, inputs.text_emb, inputs.template_emb,
                         similarity=settings["similarity"], kappa=settings.get("kappa", 0.0))
@@ -300,7 +313,7 @@ register_family(Family(
     name="www",
     description="WWW / Grad-CAM + t-vMF: top-k images of each neuron against the concepts",
     keys=("similarity", "kappa", "k", "alpha"),
-    defaults={"k": 40, "alpha": 0.95, "kappa": 1.0},
+    defaults={"k": 40, "alpha": 0.95, "kappa": PAPER_KAPPA},
     required=("similarity",),
     reads="topk",
     score=_www_score,

@@ -209,7 +209,8 @@ def method_settings(method: str, k: int | None = None, alpha: float | None = Non
     Each option sets the key its method family declares for it
     (:func:`conceptlens.methods.option_key`): ``k`` is the WWW family's top-k or
     CLIP-Dissect's ``top_k`` (soft_wpmi, wpmi); ``alpha`` applies to the WWW family,
-    ``kappa`` to its t-vMF methods.  An option that does not apply is an error.
+    ``kappa`` to its t-vMF methods (without it, a method the workflow tunes on its tuning
+    split, ``kappa: tuned``, gets the paper's 1).  An option that does not apply is an error.
     """
     from conceptlens import methods
 
@@ -226,6 +227,9 @@ def method_settings(method: str, k: int | None = None, alpha: float | None = Non
             raise DescribeError(f"--{option} does not apply to method {method}")
         given[key] = value
     settings = methods.method_settings({"methods": {method: given}})[method]
+    if methods.is_tuned(settings):
+        # no tuning split here: the workflow's `kappa: tuned` is the paper's kappa
+        settings["kappa"] = methods.PAPER_KAPPA
     settings["template"] = TEMPLATES[method] if template is None else template
     if "{}" not in settings["template"]:
         raise DescribeError(f"--template: {settings['template']!r} has no {{}} for the concept")

@@ -14,6 +14,9 @@ def method_inputs(method, concepts, layer):
     # the per-layer file of the target's pass the method's family scores
     reads = method_families.reads(m)
     inputs[reads] = results(f"{reads}/{m['view']}/{layer}.npz")
+    # kappa: tuned is chosen on the tuning split (rules/tuning.smk)
+    if method_families.is_tuned(m):
+        inputs["tuning"] = results("tuning/kappa.json")
     return inputs
 
 

@@ -1,11 +1,10 @@
-# Params of the world splits (rules/world.smk).
+# Params of the world splits (rules/world.smk): the probe split (described and evaluated),
+# the tuning split (where kappa: tuned is chosen: rules/tuning.smk) and the train split.
 
 
 def world_split_seed(wildcards):
-    return WORLD["probe_seed"] if wildcards.split == "probe" else WORLD["train_seed"]
+    return WORLD[f"{wildcards.split}_seed"]
 
 
 def world_split_size(wildcards):
-    return (
-        WORLD["probe_images"] if wildcards.split == "probe" else WORLD["train_images"]
-    )
+    return WORLD[f"{wildcards.split}_images"]

@@ -26,7 +26,8 @@ CONVIS_COLOR_POINTING = 70
 def test_default_dry_run_lists_the_world_jobs():
     proc = run_snakemake("-n", "--forceall")
     jobs = dry_run_jobs(proc.stdout)
-    assert jobs["world_split"] == 1  # probe only: the shipped models need no train split
+    # probe and tuning (kappa: tuned) only: the shipped models need no train split
+    assert jobs["world_split"] == 2 and jobs["tune_kappa"] == 1
     for rule in ("world_concepts", "world_sample_grid", "neuron_ground_truth", "all"):
         assert jobs[rule] == 1, rule
     # three concept sets, the world's vocabulary with none, 1,000 or all WordNet nouns
@@ -53,7 +54,7 @@ def test_tiny_world_dry_run():
 def test_retraining_dry_run_trains_both_models_from_the_train_split():
     proc = run_snakemake("-n", "--forceall", "--configfile", "configs/retrain-world-models.yaml")
     jobs = dry_run_jobs(proc.stdout)
-    assert jobs["world_split"] == 2
+    assert jobs["world_split"] == 3  # train, probe and tuning
     assert jobs["train_world_target"] == 1 and jobs["train_world_clip"] == 1
     assert jobs["world_models_quality"] == 1
 
@@ -164,6 +165,37 @@ def test_tiny_world_describes_every_neuron_with_every_method(tiny_world):
     assert set(table1["method"]) == set(methods)
     ablation = pd.read_csv(out / "metrics" / "world" / "ablation.csv")
     assert len(ablation) == 4 * 2
+
+
+@pytest.mark.slow
+def test_tiny_world_describes_with_the_kappa_tuned_on_the_tuning_split(tiny_world):
+    import json
+
+    out = tiny_world / "results" / "tiny-world"
+    tuning = json.loads((out / "tuning" / "kappa.json").read_text())
+    assert tuning["split"] == {"name": "tuning", "seed": 777, "images": 500}
+    assert len(list((out / "world" / "tuning" / "images").glob("*.png"))) == 500
+    log = (out / "logs" / "describe" / "world.log").read_text()
+    for method in ("gradcam_tvmf", "center_tvmf"):
+        chosen = tuning["methods"][method]
+        assert chosen["kappa"] in tuning["kappas"]
+        assert [row["kappa"] for row in chosen["sweep"]] == tuning["kappas"]
+        for layer in ("layer4", "fc"):
+            assert (f"{method} {layer}: kappa {chosen['kappa']:g}, chosen on the tuning "
+                    "split") in log
+    assert tuning["gradcam_fraction"]["method"] == "gradcam_tvmf"
+    assert (out / "benchmarks" / "tune_kappa.tsv").is_file()
+
+
+@pytest.mark.slow
+def test_a_new_probe_split_leaves_the_tuned_kappa_alone(tiny_world, tmp_path):
+    overlay = tmp_path / "new-probe.yaml"
+    overlay.write_text(yaml.safe_dump({"base": "configs/tiny-world.yaml",
+                                       "world": {"probe_seed": 99}}))
+    proc = run_snakemake("-n", "--configfile", str(overlay), cwd=tiny_world)
+    jobs = dry_run_jobs(proc.stdout)
+    assert jobs["world_split"] == 1 and "activations" in jobs and "describe" in jobs
+    assert "tune_kappa" not in jobs
 
 
 @pytest.mark.slow

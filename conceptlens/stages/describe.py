@@ -15,6 +15,7 @@ import pandas as pd
 from conceptlens import methods
 from conceptlens.methods import LayerInputs, MethodScores
 from conceptlens.progress import progress
+from conceptlens.tuning import resolve_kappa
 
 _LOG = logging.getLogger(__name__)
 
@@ -49,7 +50,8 @@ def describe_plan(plan: Sequence[Mapping], log: logging.Logger = _LOG
                   ) -> Iterator[tuple[pd.DataFrame, np.ndarray]]:
     """For each step of ``plan`` (``method``, ``layer``, ``settings``, ``image_set``,
     ``template`` and ``inputs``: ``text``, ``images`` and the file its family reads,
-    ``topk`` or ``activations``), its descriptions table and (n_neurons, n_concepts) float32
+    ``topk`` or ``activations``, and for a ``kappa: tuned`` method ``tuning``, the tuning
+    job's tuning/kappa.json that gives its kappa), its descriptions table and (n_neurons, n_concepts) float32
     scores, in plan order."""
     import torch
 
@@ -61,6 +63,10 @@ def describe_plan(plan: Sequence[Mapping], log: logging.Logger = _LOG
     activations_of, topk_of = cache(load_activations), cache(load_topk)
     for step in progress(plan, desc="descriptions (method, layer)", unit="steps", log=log):
         settings, layer, files = step["settings"], step["layer"], step["inputs"]
+        if methods.is_tuned(settings):
+            settings = resolve_kappa(step["method"], settings, files.get("tuning"))
+            log.info("%s %s: kappa %g, chosen on the tuning split (%s)", step["method"],
+                     layer, settings["kappa"], files["tuning"])
         concepts, text_emb, template_emb = text_embeddings(files["text"], step["template"])
         image_ids, image_emb = image_embeddings(files["images"], step["image_set"])
         size = methods.topk_size(settings)

@@ -27,6 +27,7 @@ from conceptlens.evidence import (
     spearman_matrix,
 )
 from conceptlens.progress import progress
+from conceptlens.tuning import resolve_kappa
 
 _LOG = logging.getLogger(__name__)
 #: columns of :func:`evidence_summary`
@@ -93,7 +94,8 @@ def heldout_choice(step: Mapping, loaders: _Loaders | None = None,
     from conceptlens.methods import LayerInputs, rows_of
 
     loaders = loaders or _Loaders()
-    settings, files = step["settings"], step["inputs"]
+    files = step["inputs"]
+    settings = resolve_kappa(step["method"], step["settings"], files.get("tuning"))
     _, text_emb, template_emb = loaders.text(files["text"], step["template"])
     image_ids, image_emb = loaders.images(files["images"], step["image_set"])
     reads = methods.reads(settings)

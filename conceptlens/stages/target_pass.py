@@ -108,19 +108,29 @@ def gradcam_labels(attributes: pd.DataFrame, classes: list[str] | None) -> np.nd
 def target_pass(split: str | Path, attributes: pd.DataFrame, target: Mapping,
                 settings: TargetPassSettings, device: str = "auto",
                 scratch: str | Path | None = None, log: logging.Logger | None = None,
-                loaded: tuple | None = None) -> TargetPass:
+                loaded: tuple | None = None, gradcam_peaks: np.ndarray | None = None
+                ) -> TargetPass:
     """The target's pass over the probe images of ``attributes`` (files relative to
     ``split``), for the target ``target`` (a :func:`conceptlens.models.zoo.load_target`
     spec).  ``scratch``: a folder for disk-backed matrices (kept until the result is
     dropped); None holds them in memory.  ``loaded``: the target already loaded, as
-    :func:`~conceptlens.models.zoo.load_target` returns it (model, class names)."""
+    :func:`~conceptlens.models.zoo.load_target` returns it (model, class names).
+    ``gradcam_peaks``: (n, 2) Grad-CAM peaks (image px) of an earlier pass: the Grad-CAM
+    view's windows are placed around them without a Grad-CAM (the result has no ``cams``;
+    the tuning job's window sweep)."""
     from conceptlens.activations import layer_widths, record_activations
     from conceptlens.devices import precision_context, resolve_device
     from conceptlens.ground_truth import output_layer_name
     from conceptlens.io.probe import probe_files, probe_sizes
     from conceptlens.models.zoo import check_layers, load_target, target_preprocess
     from conceptlens.progress import progress_batches
-    from conceptlens.views import gradcam_boxes, square_boxes, view_loader
+    from conceptlens.views import (
+        boxes_around,
+        crop_side,
+        gradcam_boxes,
+        square_boxes,
+        view_loader,
+    )
 
     log = log or logging.getLogger(__name__)
     files = probe_files(split, attributes)
@@ -150,13 +160,19 @@ def target_pass(split: str | Path, attributes: pd.DataFrame, target: Mapping,
 
     # In float32, the Grad-CAM's forward pass over the full view records that view's
     # activations too (the same images, batches and precision): one pass less.
-    record_full = ("gradcam" in views and "full" in views
+    record_full = ("gradcam" in views and "full" in views and gradcam_peaks is None
                    and settings.precision == "float32")
     acts = {"full": matrices("full")} if record_full else {}
     boxes = {"full": square_boxes(sizes, 1.0),
              "center": square_boxes(sizes, settings.center_fraction)}
     cams = None
-    if "gradcam" in views:
+    if "gradcam" in views and gradcam_peaks is not None:
+        fraction = settings.gradcam_fraction or settings.center_fraction
+        boxes["gradcam"] = boxes_around(gradcam_peaks, crop_side(sizes[:, 0], sizes[:, 1],
+                                                                 fraction),
+                                        sizes[:, 0], sizes[:, 1])
+        log.info("Grad-CAM windows of %s of the shorter side around the given peaks", fraction)
+    elif "gradcam" in views:
         fraction = settings.gradcam_fraction or settings.center_fraction
         labels = (gradcam_labels(attributes, classes)
                   if settings.gradcam_target == "label" else None)
