@@ -47,6 +47,12 @@ EXIT_CODES = {0: "done", 1: "the run stopped on its input (message on stderr)",
                  "file"}
 
 
+#: the help line of each subcommand
+SUMMARIES = {"convis": "ConVis saliency map of a concept on an image",
+             "describe": "describe a model's neurons on an image folder, without a config",
+             "check-config": "check workflow config files before a run"}
+
+
 class Parser(argparse.ArgumentParser):
     """argparse with one-line usage errors (``PROG: error: MESSAGE (see PROG --help)``,
     exit code 2) instead of the whole usage, which for ``describe`` is a page."""
@@ -94,7 +100,7 @@ def version() -> str:
 
 
 def _add_convis(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("convis", help="ConVis saliency map of a concept on an image",
+    p = sub.add_parser("convis", help=SUMMARIES["convis"],
                        description="ConVis concept saliency map (Giulivi & Boracchi 2024): rank "
                        "the nodes of a concept hierarchy on sliding windows with CLIP.")
     p.add_argument("image", type=Path, help="image file")
@@ -187,7 +193,7 @@ def _add_describe(sub: argparse._SubParsersAction) -> None:
     )
 
     p = sub.add_parser(
-        "describe", help="describe a model's neurons on an image folder, without a config",
+        "describe", help=SUMMARIES["describe"],
         description="One-off concept descriptions of a target's neurons on the images under "
         "a folder (recursively), with the workflow's methods but no config, cache, metrics or "
         "report. Defaults: the shipped world target and world CLIP, layer fc, method www.")
@@ -392,7 +398,7 @@ def _output_layer(spec: dict) -> str:
 
 def _add_check_config(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
-        "check-config", help="check workflow config files before a run",
+        "check-config", help=SUMMARIES["check-config"],
         description="Check config files as the workflow does, run in the workflow folder: YAML "
         "syntax (file, line, column), base: overlays, the schema and the cross-key checks.")
     p.add_argument("files", type=Path, nargs="+", metavar="FILE", help="config file(s)")
@@ -417,18 +423,36 @@ def _check_config_files(args: argparse.Namespace) -> int:
     return 2 if failed else 0
 
 
-SUBCOMMANDS: list[Callable[[argparse._SubParsersAction], None]] = [
-    _add_convis, _add_describe, _add_check_config]
+#: each subcommand's parser (its options, some read from the workflow's defaults)
+SUBCOMMANDS: dict[str, Callable[[argparse._SubParsersAction], None]] = {
+    "convis": _add_convis, "describe": _add_describe, "check-config": _add_check_config}
 
 
-def build_parser() -> argparse.ArgumentParser:
+class _Version(argparse.Action):
+    """``--version``: the version looked up only when asked for."""
+
+    def __init__(self, option_strings, dest, **kwargs):
+        super().__init__(option_strings, dest, nargs=0, default=argparse.SUPPRESS, **kwargs)
+
+    def __call__(self, parser, namespace, values, option_string=None):
+        print(f"conceptlens {version()}")
+        parser.exit(0)
+
+
+def build_parser(commands: Sequence[str] | None = None) -> argparse.ArgumentParser:
+    """The ``conceptlens`` parser with the subcommands ``commands`` (default: all) in full;
+    the others with only their name and help line, as ``conceptlens --help`` lists them,
+    so that parsing one command does not build (or import for) the others."""
     parser = Parser(prog="conceptlens", description=__doc__.splitlines()[0],
                     epilog="exit codes: " + "; ".join(f"{code} {what}"
                                                        for code, what in EXIT_CODES.items()))
-    parser.add_argument("--version", action="version", version=f"conceptlens {version()}")
+    parser.add_argument("--version", action=_Version, help="print the version and exit")
     sub = parser.add_subparsers(dest="command", required=True)
-    for add in SUBCOMMANDS:
-        add(sub)
+    for name, add in SUBCOMMANDS.items():
+        if commands is None or name in commands:
+            add(sub)
+        else:
+            sub.add_parser(name, help=SUMMARIES[name])
     parser.commands = sub.choices  # name -> subparser, for its one-line errors
     return parser
 
@@ -462,7 +486,10 @@ def _list_option_misuse(args: argparse.Namespace, extra: Sequence[str]) -> str |
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = build_parser()
+    argv = sys.argv[1:] if argv is None else list(argv)
+    # the subcommand: the first argument that is not an option (the top level has no
+    # option that takes a value)
+    parser = build_parser([next((a for a in argv if not a.startswith("-")), "")])
     args, extra = parser.parse_known_args(argv)
     command = parser.commands[args.command]
     if misuse := _list_option_misuse(args, extra):

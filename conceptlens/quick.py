@@ -26,12 +26,11 @@ from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-import numpy as np
-
 from conceptlens.config import default_config
 from conceptlens.errors import InputError
 
-if TYPE_CHECKING:  # torch and pandas load in the functions: `conceptlens --help` stays fast
+if TYPE_CHECKING:  # numpy, torch, pandas load in the functions: `--help` stays fast
+    import numpy as np
     import pandas as pd
 
 #: the shipped world checkpoints (target.pt, clip.pt)
@@ -121,6 +120,8 @@ def option_of_key(key: str) -> str:
 
 def parse_units(given: str | int | Sequence[str | int] | None) -> np.ndarray | None:
     """Unit ids from ints or strings such as ``"0-9,12"`` -> sorted unique (n,) int64."""
+    import numpy as np
+
     if given is None:
         return None
     if isinstance(given, (str, int)):
@@ -299,6 +300,8 @@ def _warn(message: str, say: Callable[[str], None], stacklevel: int = 4) -> None
 
 def _half(x: np.ndarray) -> np.ndarray:
     """float32 values rounded to float16 (the workflow's storage precision)."""
+    import numpy as np
+
     return np.asarray(x, dtype=np.float16).astype(np.float32)
 
 
@@ -344,6 +347,7 @@ def describe_folder(folder: str | os.PathLike,
     and :class:`conceptlens.offline.MissingRequirementsError` listing every weight file or
     download that is not available here (before anything is loaded).
     """
+    import numpy as np
     import pandas as pd
     import torch
 
@@ -480,6 +484,8 @@ def describe_folder(folder: str | os.PathLike,
 def _units_of_layers(units: np.ndarray | None, widths: Mapping[str, int]
                      ) -> dict[str, np.ndarray]:
     """Layer -> (n,) unit ids to describe: ``units`` (sorted) or all of the layer's."""
+    import numpy as np
+
     if units is None:
         return {layer: np.arange(w) for layer, w in widths.items()}
     for layer, width in widths.items():

@@ -44,6 +44,13 @@ def test_help_of_every_command_loads_no_heavy_library():
     assert "exit codes: 0 done; 1 " in proc.stdout
 
 
+def test_top_level_help_lists_the_same_commands_without_building_them():
+    assert build_parser(()).format_help() == build_parser().format_help()
+    assert "describe an image folder" not in build_parser(()).format_help()
+    for name in cli.SUBCOMMANDS:
+        assert name in build_parser(()).format_help()
+
+
 def test_version_prints_the_package_version(capsys):
     with pytest.raises(SystemExit) as stop:
         main(["--version"])
