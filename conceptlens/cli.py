@@ -62,13 +62,15 @@ class Parser(argparse.ArgumentParser):
 
 
 def comma_ints(text: str) -> list[int]:
-    """``128,64`` -> [128, 64] (an option value that cannot swallow positional arguments)."""
+    """``128,64`` -> [128, 64]; anything else (such as the image or concept after a list
+    option) is an error that says where positional arguments go."""
     try:
         values = [int(part) for part in text.split(",") if part.strip()]
     except ValueError:
         values = []
     if not values:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a comma-separated list of integers")
+        raise argparse.ArgumentTypeError(f"{text!r} is not an integer or a comma-separated "
+                                         "list of them (give positional arguments first)")
     return values
 
 
@@ -111,10 +113,10 @@ def _add_convis(sub: argparse._SubParsersAction) -> None:
                    help="hierarchy TSV (concept, parent[, definition][, lemmas])")
     p.add_argument("--node-text", choices=("lemma", "definition"), default="lemma")
     p.add_argument("--template", default="A photo of a {}", help="prompt template for lemmas")
-    p.add_argument("--window-sizes", type=comma_ints, default=None,
-                   metavar="PX[,PX...]", help="window sides in px of a --reference-size "
-                   "image, comma-separated (default: "
-                   f"{','.join(map(str, DEFAULT_WINDOWS))})")
+    p.add_argument("--window-sizes", type=comma_ints, nargs="+", default=None, metavar="PX",
+                   help="window sides in px of a --reference-size image, space- or "
+                   f"comma-separated (default: {' '.join(map(str, DEFAULT_WINDOWS))}); put "
+                   "the image and concept before it")
     p.add_argument("--stride", type=int, default=DEFAULT_STRIDE)
     p.add_argument("--reference-size", type=int, default=REFERENCE_SIZE)
     p.add_argument("--batch-size", type=int, default=256)
@@ -163,7 +165,8 @@ def run_convis(args: argparse.Namespace) -> int:
         clip = load_clip(args.clip, args.pretrained or None, device=resolve_device(args.device))
         heat = concept_map(args.image, args.concept, clip, args.hierarchy,
                            node_text=args.node_text, template=args.template,
-                           window_sizes=args.window_sizes or list(DEFAULT_WINDOWS),
+                           window_sizes=[w for part in args.window_sizes for w in part]
+                           if args.window_sizes else list(DEFAULT_WINDOWS),
                            stride=args.stride,
                            reference_size=args.reference_size, batch_size=args.batch_size,
                            seed=args.seed)
@@ -459,9 +462,8 @@ def build_parser(commands: Sequence[str] | None = None) -> argparse.ArgumentPars
 
 #: options that take one comma-separated list (so that they cannot swallow the positional
 #: arguments after them): dest -> (option, example, the first positional argument's dest
-#: and name)
-LIST_OPTIONS = {"units": ("--units", "--units 0,3", "folder", "IMAGE_FOLDER"),
-                "window_sizes": ("--window-sizes", "--window-sizes 128,64", "image", "image")}
+#: and name). (convis --window-sizes takes integers, so a path after it is an error.)
+LIST_OPTIONS = {"units": ("--units", "--units 0,3", "folder", "IMAGE_FOLDER")}
 
 
 def _number_like(text: str) -> bool:

@@ -99,14 +99,15 @@ def test_list_options_take_comma_separated_values(tmp_path, capsys):
     args = build_parser().parse_args(["describe", "--units", "0,3", "--units", "5-7",
                                       str(tmp_path)])
     assert args.units == ["0,3", "5-7"] and args.folder == tmp_path
-    args = build_parser().parse_args(["convis", "--window-sizes", "96,48", "a.png", "circle",
-                                      "--clip", "x", "--hierarchy", "h.tsv"])
-    assert (args.window_sizes, args.image.name, args.concept) == ([96, 48], "a.png", "circle")
+    for sizes in (["96,48"], ["96", "48"]):
+        args = build_parser().parse_args(["convis", "a.png", "circle", "--window-sizes", *sizes,
+                                          "--clip", "x", "--hierarchy", "h.tsv"])
+        assert sum(args.window_sizes, []) == [96, 48]
+    # integers only: the image after it is an error, not a window size
     err = _usage_error(["convis", "--window-sizes", "96", "48", "a.png", "circle", "--clip",
                         "x", "--hierarchy", "h.tsv"], capsys)
-    assert "--window-sizes takes one comma-separated list" in err
-    err = _usage_error(["convis", "--window-sizes", "9x", "a.png", "circle"], capsys)
-    assert "'9x' is not a comma-separated list of integers" in err
+    assert ("argument --window-sizes: 'a.png' is not an integer or a comma-separated list of "
+            "them (give positional arguments first)") in err
 
 
 def test_convis_defaults_are_conceptlens_convis_own():
