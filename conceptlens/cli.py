@@ -3,15 +3,24 @@
 ``conceptlens convis IMAGE CONCEPT --clip NAME --hierarchy TSV [--out map.png]
 [--overlay overlay.png]`` writes the ConVis map of CONCEPT on IMAGE.
 
-``conceptlens describe IMAGE_FOLDER --concepts FILE [--target ...] [--layer ...]
-[--method ...] [--out table.csv]`` describes a target's neurons on a folder of images in
-one go, without a config (``conceptlens.quick``); by default the shipped world models.
+``conceptlens describe IMAGE_FOLDER [--concepts FILE] [--target ...] [--layer ...]
+[--method ...] [--out table.csv|.tsv|.json|.parquet]`` describes a target's neurons on a
+folder of images in one go, without a config (``conceptlens.quick``); by default the
+shipped world models and, for them, the world vocabulary (else the WordNet nouns).
 With ``--report DIR`` it runs the workflow on the folder instead, from the same options
 (``conceptlens.folder_report``): the report, the evidence and the neuron explorer.
 
 ``conceptlens check-config FILE...`` checks workflow config files as the workflow does
 (YAML syntax with file, line and column; ``base:`` overlays; schema; cross-key checks), run
 in the workflow folder: Snakemake's own message for a broken ``--configfile`` names no line.
+
+Exit codes (:data:`EXIT_CODES`): 0 done; 1 the run stopped on its input (a missing file,
+a bad option value, weights that are not here), with one message on stderr; 2 the command
+line is wrong (an unknown option, a missing argument, an ``--out`` format it does not
+know), with one line on stderr, or ``check-config`` found an invalid file.
+
+The heavy libraries (torch, open_clip, pandas) load only when a command runs, so
+``--help`` and ``--version`` answer at once.
 """
 
 from __future__ import annotations
@@ -20,14 +29,80 @@ import argparse
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import numpy as np
+if TYPE_CHECKING:  # torch, open_clip, numpy load when a command runs: --help stays fast
+    import numpy as np
 
-from conceptlens.convis import DEFAULT_STRIDE, DEFAULT_WINDOWS, REFERENCE_SIZE
+#: ConVis's defaults (conceptlens.convis; a test keeps them equal): not imported from it,
+#: since it loads torch and open_clip
+DEFAULT_WINDOWS = (128, 64)
+DEFAULT_STRIDE = 16
+REFERENCE_SIZE = 224
+#: formats of ``describe --out``, by the file's extension
+OUT_FORMATS = {".csv": "CSV, lists joined by |", ".tsv": "tab-separated, lists joined by |",
+               ".json": "JSON records, lists as arrays", ".parquet": "Parquet, lists as lists"}
+EXIT_CODES = {0: "done", 1: "the run stopped on its input (message on stderr)",
+              2: "command-line error (one line on stderr), or check-config found an invalid "
+                 "file"}
+
+
+#: the help line of each subcommand
+SUMMARIES = {"convis": "ConVis saliency map of a concept on an image",
+             "describe": "describe a model's neurons on an image folder, without a config",
+             "check-config": "check workflow config files before a run"}
+
+
+class Parser(argparse.ArgumentParser):
+    """argparse with one-line usage errors (``PROG: error: MESSAGE (see PROG --help)``,
+    exit code 2) instead of the whole usage, which for ``describe`` is a page."""
+
+    def error(self, message: str):
+        self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+
+
+def comma_ints(text: str) -> list[int]:
+    """``128,64`` -> [128, 64]; anything else (such as the image or concept after a list
+    option) is an error that says where positional arguments go."""
+    try:
+        values = [int(part) for part in text.split(",") if part.strip()]
+    except ValueError:
+        values = []
+    if not values:
+        raise argparse.ArgumentTypeError(f"{text!r} is not an integer or a comma-separated "
+                                         "list of them (give positional arguments first)")
+    return values
+
+
+def out_path(text: str) -> Path:
+    """``describe --out``: a path whose extension names a known format."""
+    path = Path(text)
+    if path.suffix.lower() not in OUT_FORMATS:
+        raise argparse.ArgumentTypeError(
+            f"{text!r}: unknown format {path.suffix or '(no extension)'!r}; "
+            f"use {', '.join(OUT_FORMATS)}")
+    return path
+
+
+def version() -> str:
+    """The installed conceptlens version, else the checkout's (pyproject.toml)."""
+    from importlib.metadata import PackageNotFoundError
+    from importlib.metadata import version as installed
+
+    try:
+        return installed("conceptlens")
+    except PackageNotFoundError:
+        import tomllib
+
+        pyproject = Path(__file__).resolve().parents[1] / "pyproject.toml"
+        try:
+            return tomllib.loads(pyproject.read_text())["project"]["version"]
+        except (OSError, KeyError, tomllib.TOMLDecodeError):
+            return "unknown"
 
 
 def _add_convis(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("convis", help="ConVis saliency map of a concept on an image",
+    p = sub.add_parser("convis", help=SUMMARIES["convis"],
                        description="ConVis concept saliency map (Giulivi & Boracchi 2024): rank "
                        "the nodes of a concept hierarchy on sliding windows with CLIP.")
     p.add_argument("image", type=Path, help="image file")
@@ -38,8 +113,10 @@ def _add_convis(sub: argparse._SubParsersAction) -> None:
                    help="hierarchy TSV (concept, parent[, definition][, lemmas])")
     p.add_argument("--node-text", choices=("lemma", "definition"), default="lemma")
     p.add_argument("--template", default="A photo of a {}", help="prompt template for lemmas")
-    p.add_argument("--window-sizes", type=int, nargs="+", default=list(DEFAULT_WINDOWS),
-                   help="window sides in px of a --reference-size image")
+    p.add_argument("--window-sizes", type=comma_ints, nargs="+", default=None, metavar="PX",
+                   help="window sides in px of a --reference-size image, space- or "
+                   f"comma-separated (default: {' '.join(map(str, DEFAULT_WINDOWS))}); put "
+                   "the image and concept before it")
     p.add_argument("--stride", type=int, default=DEFAULT_STRIDE)
     p.add_argument("--reference-size", type=int, default=REFERENCE_SIZE)
     p.add_argument("--batch-size", type=int, default=256)
@@ -88,7 +165,9 @@ def run_convis(args: argparse.Namespace) -> int:
         clip = load_clip(args.clip, args.pretrained or None, device=resolve_device(args.device))
         heat = concept_map(args.image, args.concept, clip, args.hierarchy,
                            node_text=args.node_text, template=args.template,
-                           window_sizes=args.window_sizes, stride=args.stride,
+                           window_sizes=[w for part in args.window_sizes for w in part]
+                           if args.window_sizes else list(DEFAULT_WINDOWS),
+                           stride=args.stride,
                            reference_size=args.reference_size, batch_size=args.batch_size,
                            seed=args.seed)
     except (ValueError, FileNotFoundError, OfflineWeightsError) as err:
@@ -117,13 +196,15 @@ def _add_describe(sub: argparse._SubParsersAction) -> None:
     )
 
     p = sub.add_parser(
-        "describe", help="describe a model's neurons on an image folder, without a config",
+        "describe", help=SUMMARIES["describe"],
         description="One-off concept descriptions of a target's neurons on the images under "
         "a folder (recursively), with the workflow's methods but no config, cache, metrics or "
         "report. Defaults: the shipped world target and world CLIP, layer fc, method www.")
     p.add_argument("folder", type=Path, metavar="IMAGE_FOLDER", help="folder of images")
-    p.add_argument("--concepts", required=True, metavar="FILE",
-                   help="concept set, one concept a line ('world': the world vocabulary)")
+    p.add_argument("--concepts", default=None, metavar="FILE",
+                   help="concept set, one concept a line, or 'world' (the world vocabulary, "
+                   "142 concepts) or 'wordnet' (WordNet 3.0's nouns, 67,893: minutes of CLIP "
+                   "text embedding on a CPU) (default: world for a world target, else wordnet)")
     p.add_argument("--target", default="world",
                    help="world (resources/world/target.pt), a torchvision model name such as "
                    "resnet50, timm:NAME, or a checkpoint file (default: world)")
@@ -137,8 +218,9 @@ def _add_describe(sub: argparse._SubParsersAction) -> None:
                    help="side of the target input in px (default 64 for the world, else 224)")
     p.add_argument("--layer", action="append", dest="layers", metavar="LAYER",
                    help="layer to describe, repeatable (default: the last linear layer, fc)")
-    p.add_argument("--units", nargs="+", default=None, metavar="UNIT",
-                   help="describe only these units of each layer, e.g. 0 3 or 0-9,12")
+    p.add_argument("--units", action="append", default=None, metavar="IDS",
+                   help="describe only these units of each layer: ids and ranges, "
+                   "comma-separated, e.g. 0,3 or 0-9,12 (repeatable)")
     p.add_argument("--clip", default=None, metavar="NAME",
                    help="open_clip model name (default: the world CLIP, conceptlens-world-clip)")
     p.add_argument("--pretrained", default=None, metavar="TAG_OR_PATH",
@@ -182,9 +264,10 @@ def _add_describe(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--device", default="auto", help="auto, cpu or cuda")
     p.add_argument("--batch-size", type=int, default=64)
     p.add_argument("--workers", type=int, default=0, help="DataLoader processes reading images")
-    p.add_argument("--out", type=Path, default=None,
-                   help="write the descriptions table as CSV (lists joined by |; .parquet keeps "
-                   "them as lists) instead of printing a summary")
+    p.add_argument("--out", type=out_path, default=None, metavar="FILE",
+                   help="write the descriptions table (with each neuron's top images) instead "
+                   "of printing a summary, in the format of FILE's extension: "
+                   + "; ".join(f"{ext} {what}" for ext, what in OUT_FORMATS.items()))
     p.add_argument("--report", type=Path, default=None, metavar="DIR",
                    help="run the workflow on the folder instead, into DIR: report.html, "
                         "report.pdf, the evidence of every description and the neuron "
@@ -255,6 +338,7 @@ def describe_report(args: argparse.Namespace, note: Callable[[str], None]) -> in
         WORLD_CENTER_FRACTION,
         DescribeError,
         clip_spec,
+        default_concepts,
         few_images_note,
         gradcam_window,
         load_concepts,
@@ -284,7 +368,7 @@ def describe_report(args: argparse.Namespace, note: Callable[[str], None]) -> in
     out = args.report.expanduser().resolve()
     out.mkdir(parents=True, exist_ok=True)
     concepts_file = out / f"{CONCEPT_SET}.txt"
-    write_concept_set(concepts_file, load_concepts(args.concepts))
+    write_concept_set(concepts_file, load_concepts(args.concepts or default_concepts(spec)))
     fraction = args.center_fraction or (WORLD_CENTER_FRACTION if spec["source"] == "world"
                                         else REAL_CENTER_FRACTION)
     window = gradcam_window(spec["source"], args.gradcam_fraction, args.gradcam_peak)
@@ -319,7 +403,7 @@ def _output_layer(spec: dict) -> str:
 
 def _add_check_config(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
-        "check-config", help="check workflow config files before a run",
+        "check-config", help=SUMMARIES["check-config"],
         description="Check config files as the workflow does, run in the workflow folder: YAML "
         "syntax (file, line, column), base: overlays, the schema and the cross-key checks.")
     p.add_argument("files", type=Path, nargs="+", metavar="FILE", help="config file(s)")
@@ -344,20 +428,78 @@ def _check_config_files(args: argparse.Namespace) -> int:
     return 2 if failed else 0
 
 
-SUBCOMMANDS: list[Callable[[argparse._SubParsersAction], None]] = [
-    _add_convis, _add_describe, _add_check_config]
+#: each subcommand's parser (its options, some read from the workflow's defaults)
+SUBCOMMANDS: dict[str, Callable[[argparse._SubParsersAction], None]] = {
+    "convis": _add_convis, "describe": _add_describe, "check-config": _add_check_config}
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="conceptlens", description=__doc__.splitlines()[0])
+class _Version(argparse.Action):
+    """``--version``: the version looked up only when asked for."""
+
+    def __init__(self, option_strings, dest, **kwargs):
+        super().__init__(option_strings, dest, nargs=0, default=argparse.SUPPRESS, **kwargs)
+
+    def __call__(self, parser, namespace, values, option_string=None):
+        print(f"conceptlens {version()}")
+        parser.exit(0)
+
+
+def build_parser(commands: Sequence[str] | None = None) -> argparse.ArgumentParser:
+    """The ``conceptlens`` parser with the subcommands ``commands`` (default: all) in full;
+    the others with only their name and help line, as ``conceptlens --help`` lists them,
+    so that parsing one command does not build (or import for) the others."""
+    parser = Parser(prog="conceptlens", description=__doc__.splitlines()[0],
+                    epilog="exit codes: " + "; ".join(f"{code} {what}"
+                                                       for code, what in EXIT_CODES.items()))
+    parser.add_argument("--version", action=_Version, help="print the version and exit")
     sub = parser.add_subparsers(dest="command", required=True)
-    for add in SUBCOMMANDS:
-        add(sub)
+    for name, add in SUBCOMMANDS.items():
+        if commands is None or name in commands:
+            add(sub)
+        else:
+            sub.add_parser(name, help=SUMMARIES[name])
+    parser.commands = sub.choices  # name -> subparser, for its one-line errors
     return parser
 
 
+#: options that take one comma-separated list (so that they cannot swallow the positional
+#: arguments after them): dest -> (option, example, the first positional argument's dest
+#: and name). (convis --window-sizes takes integers, so a path after it is an error.)
+LIST_OPTIONS = {"units": ("--units", "--units 0,3", "folder", "IMAGE_FOLDER")}
+
+
+def _number_like(text: str) -> bool:
+    """``3``, ``0-9`` or ``0,3``: a value meant for a list option, not a file."""
+    return all(part.strip().replace("-", "").isdigit() for part in str(text).split(","))
+
+
+def _list_option_misuse(args: argparse.Namespace, extra: Sequence[str]) -> str | None:
+    """What went wrong when a list option was given space-separated values (``--units 0 3
+    FOLDER``): the value after it taken as the first positional argument, or left over."""
+    for dest, (option, example, positional, name) in LIST_OPTIONS.items():
+        if getattr(args, dest, None) is None:
+            continue
+        first = getattr(args, positional, None)
+        if first is not None and _number_like(first) and not Path(first).exists():
+            return (f"{option} takes one comma-separated list (e.g. {example}): {str(first)!r} "
+                    f"after it was read as {name}")
+        if extra and _number_like(extra[0]):
+            return (f"{option} takes one comma-separated list (e.g. {example}): "
+                    f"unrecognized argument {extra[0]!r}")
+    return None
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    argv = sys.argv[1:] if argv is None else list(argv)
+    # the subcommand: the first argument that is not an option (the top level has no
+    # option that takes a value)
+    parser = build_parser([next((a for a in argv if not a.startswith("-")), "")])
+    args, extra = parser.parse_known_args(argv)
+    command = parser.commands[args.command]
+    if misuse := _list_option_misuse(args, extra):
+        command.error(misuse)
+    if extra:
+        command.error(f"unrecognized arguments: {' '.join(extra)}")
     return int(args.func(args) or 0)
 
 

@@ -26,17 +26,21 @@ from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-import numpy as np
-
 from conceptlens.config import default_config
 from conceptlens.errors import InputError
 
-if TYPE_CHECKING:  # torch and pandas load in the functions: `conceptlens --help` stays fast
+if TYPE_CHECKING:  # numpy, torch, pandas load in the functions: `--help` stays fast
+    import numpy as np
     import pandas as pd
 
 #: the shipped world checkpoints (target.pt, clip.pt)
 SHIPPED_DIR = Path(__file__).resolve().parents[1] / "resources" / "world"
 WORLD = "world"
+#: the default concept set of a target that is not a world model: WordNet 3.0's nouns
+#: (:func:`conceptlens.concept_sets.wordnet_nouns`, from Debian's wordnet-base or NLTK's data)
+WORDNET = "wordnet"
+#: the ``top_images`` listed per neuron by a method without a top-k set (CLIP-Dissect)
+TOP_IMAGES = 10
 WORLD_INPUT_SIZE = 64
 #: ImageNet-style targets crop 224 of 256 (0.875)
 REAL_CENTER_FRACTION = 0.875
@@ -116,6 +120,8 @@ def option_of_key(key: str) -> str:
 
 def parse_units(given: str | int | Sequence[str | int] | None) -> np.ndarray | None:
     """Unit ids from ints or strings such as ``"0-9,12"`` -> sorted unique (n,) int64."""
+    import numpy as np
+
     if given is None:
         return None
     if isinstance(given, (str, int)):
@@ -134,9 +140,17 @@ def parse_units(given: str | int | Sequence[str | int] | None) -> np.ndarray | N
     return np.unique(np.asarray(units, dtype=np.int64))
 
 
+def default_concepts(spec: Mapping) -> str:
+    """``describe``'s concept set when none is given: the world vocabulary for the world
+    target or a world checkpoint (one without ``--arch``), else the WordNet nouns."""
+    world = spec["source"] == "world" or (spec["source"] == "checkpoint" and not spec["name"])
+    return WORLD if world else WORDNET
+
+
 def load_concepts(concepts: str | os.PathLike | Sequence[str]) -> list[str]:
     """A concept list: given as one, read from a one-per-line file, or ``"world"`` (the
-    world vocabulary, when no file of that name exists)."""
+    world vocabulary) or ``"wordnet"`` (WordNet 3.0's 67,893 noun names), when no file of
+    that name exists."""
     from conceptlens.io.concepts import read_concept_set
 
     if not isinstance(concepts, (str, os.PathLike)):
@@ -151,8 +165,15 @@ def load_concepts(concepts: str | os.PathLike | Sequence[str]) -> list[str]:
         from conceptlens.world.vocabulary import world_concepts
 
         return world_concepts()
+    if str(concepts) == WORDNET:
+        from conceptlens.concept_sets import ConceptSetError, wordnet_nouns
+
+        try:
+            return wordnet_nouns()
+        except ConceptSetError as err:
+            raise DescribeError(f"--concepts wordnet: {err}") from None
     raise DescribeError(f"--concepts: concept file {str(path)!r} not found (one concept a line, "
-                        "or 'world' for the world vocabulary)")
+                        "or 'world' for the world vocabulary, 'wordnet' for WordNet's nouns)")
 
 
 def target_spec(target: str = WORLD, weights: str | None = None, arch: str | None = None,
@@ -283,13 +304,16 @@ def _warn(message: str, say: Callable[[str], None], stacklevel: int = 4) -> None
 
 def _half(x: np.ndarray) -> np.ndarray:
     """float32 values rounded to float16 (the workflow's storage precision)."""
+    import numpy as np
+
     return np.asarray(x, dtype=np.float16).astype(np.float32)
 
 
 # ------------------------------------------------------------------------ the run
 
 
-def describe_folder(folder: str | os.PathLike, concepts: str | os.PathLike | Sequence[str], *,
+def describe_folder(folder: str | os.PathLike,
+                    concepts: str | os.PathLike | Sequence[str] | None = None, *,
                     target: str = WORLD, weights: str | None = None, arch: str | None = None,
                     layers: str | Sequence[str] | None = None, clip: str | None = None,
                     pretrained: str | None = None, method: str = "www", k: int | None = None,
@@ -305,6 +329,8 @@ def describe_folder(folder: str | os.PathLike, concepts: str | os.PathLike | Seq
                     log: Callable[[str], None] | None = None) -> pd.DataFrame:
     """Describe the neurons of ``layers`` of a target on the images under ``folder``.
 
+    ``concepts``: a list, a file, ``world`` or ``wordnet`` (:func:`load_concepts`); None
+    = :func:`default_concepts` of the target.
     Arguments are ``conceptlens describe``'s options (see :func:`target_spec`,
     :func:`clip_spec`, :func:`method_settings`, :func:`parse_units`) and the workflow's
     config keys of the same names (``views.*``, ``precision``, ``ground_truth.reduction``,
@@ -315,13 +341,17 @@ def describe_folder(folder: str | os.PathLike, concepts: str | os.PathLike | Seq
     fewer than :data:`FEW_IMAGES` images are a warning too (:func:`few_images_note`).
 
     Returns the workflow's descriptions table, one row per (layer, unit): ``layer, unit,
-    concept, concepts, scores, top5, top5_scores, weak``; ``attrs`` records the method,
-    its settings and the number of images.
+    concept, concepts, scores, top5, top5_scores, weak``, and ``top_images``: the paths
+    (the folder joined with each file) of the neuron's most activating images on the
+    method's view, best first: the top-k set it was described from (WWW family), else the
+    :data:`TOP_IMAGES` first; ``attrs`` records the method, its settings, the concept set
+    (the argument, or the default's name) and the number of images.
 
     Raises :class:`DescribeError` / :class:`ValueError` subclasses naming a bad argument,
     and :class:`conceptlens.offline.MissingRequirementsError` listing every weight file or
     download that is not available here (before anything is loaded).
     """
+    import numpy as np
     import pandas as pd
     import torch
 
@@ -337,15 +367,17 @@ def describe_folder(folder: str | os.PathLike, concepts: str | os.PathLike | Seq
     from conceptlens.stages.clip import embed_concept_texts, embed_image_sets, image_set_ids
     from conceptlens.stages.describe import describe_layer
     from conceptlens.stages.target_pass import TargetPassSettings, target_pass
+    from conceptlens.topk import topk_images
 
     say = log or (lambda _msg: None)
     root = Path(folder).expanduser()
     if not root.is_dir():
         raise DescribeError(f"image folder {str(root)!r} "
                             + ("is not a folder" if root.exists() else "does not exist"))
+    spec = target_spec(target, weights, arch, input_size)
+    concepts = default_concepts(spec) if concepts is None else concepts
     concept_list = load_concepts(concepts)
     settings = method_settings(method, k, alpha, kappa, template)
-    spec = target_spec(target, weights, arch, input_size)
     clip_name, clip_pretrained = clip_spec(clip, pretrained)
     fraction = center_fraction or (WORLD_CENTER_FRACTION if spec["source"] == "world"
                                    else REAL_CENTER_FRACTION)
@@ -437,20 +469,27 @@ def describe_folder(folder: str | os.PathLike, concepts: str | os.PathLike | Seq
     # scoring runs on the CPU, as the describe rule's
     tables = []
     for layer, u in chosen.items():
+        activations = recorded.activations[view][layer].astype(np.float32)
         inputs = LayerInputs(ids, *(torch.from_numpy(_half(e))
                                     for e in (image_emb, text_emb, template_emb)),
-                             topk=topk[layer],
-                             activations=recorded.activations[view][layer].astype(np.float32))
-        tables.append(describe_layer(settings, layer, concept_list, inputs, u)[0])
+                             topk=topk[layer], activations=activations)
+        described = describe_layer(settings, layer, concept_list, inputs, u)[0]
+        best = (topk[layer][u] if reads_topk
+                else topk_images(activations[:, u], min(TOP_IMAGES, len(files)))[0])
+        described["top_images"] = [[str(files[i]) for i in row] for row in best]
+        tables.append(described)
     table = pd.concat(tables, ignore_index=True)
     table.attrs.update(method=method, settings=dict(settings), n_images=len(files),
-                       clip=clip_name, target=spec.get("name") or spec["source"])
+                       clip=clip_name, target=spec.get("name") or spec["source"],
+                       concepts=str(concepts) if isinstance(concepts, (str, os.PathLike)) else None)
     return table
 
 
 def _units_of_layers(units: np.ndarray | None, widths: Mapping[str, int]
                      ) -> dict[str, np.ndarray]:
     """Layer -> (n,) unit ids to describe: ``units`` (sorted) or all of the layer's."""
+    import numpy as np
+
     if units is None:
         return {layer: np.arange(w) for layer, w in widths.items()}
     for layer, width in widths.items():

@@ -3,7 +3,9 @@
 
 from __future__ import annotations
 
+import json
 import shutil
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -30,6 +32,8 @@ from tests.conftest import REPO, run_snakemake
 
 N_IMAGES = 100
 COLUMNS = ["layer", "unit", "concept", "concepts", "scores", "top5", "top5_scores", "weak"]
+#: describe's table: the workflow's columns and each neuron's top images
+QUICK_COLUMNS = [*COLUMNS, "top_images"]
 
 
 @pytest.fixture(scope="module")
@@ -46,8 +50,8 @@ def world(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def www_fc(world):
-    images, concepts, _ = world
-    return describe_folder(images, concepts)
+    images, _, _ = world
+    return describe_folder(images)  # the default concept set of the world target: world
 
 
 def _shape_hits(table: pd.DataFrame, attributes: pd.DataFrame) -> tuple[int, int]:
@@ -68,7 +72,7 @@ def _shape_hits(table: pd.DataFrame, attributes: pd.DataFrame) -> tuple[int, int
 def test_fc_units_are_named_by_their_class_shape(world, www_fc, method, at_least):
     images, concepts, attributes = world
     table = www_fc if method == "www" else describe_folder(images, concepts, method=method)
-    assert list(table.columns) == COLUMNS
+    assert list(table.columns) == QUICK_COLUMNS
     assert list(table["layer"]) == ["fc"] * 10 and list(table["unit"]) == list(range(10))
     assert set(attributes["shape"]) == set(SHAPES)
     hits, units = _shape_hits(table, attributes)
@@ -80,12 +84,26 @@ def test_fc_units_are_named_by_their_class_shape(world, www_fc, method, at_least
         assert all(c[0] == best for c, best in zip(table["concepts"], table["concept"]))
 
 
+def test_top_images_are_the_paths_of_each_neurons_top_k_set(world, www_fc):
+    """www_fc: the default concept set (the world vocabulary) and, per neuron, the paths of
+    its top-k set (k = 5 of 100 images), best first; the world target's fc unit u is class
+    SHAPES[u], so its top images show that shape."""
+    images, concepts, attributes = world
+    assert www_fc.attrs["concepts"] == "world"
+    assert set(www_fc["concept"]) <= set(read_concept_set(concepts))
+    shape_of = {str(images.parent / f): s for f, s in zip(attributes["file"], attributes["shape"])}
+    for unit, paths in zip(www_fc["unit"], www_fc["top_images"]):
+        assert len(paths) == 5 and len(set(paths)) == 5
+        assert all(p in shape_of for p in paths), paths  # IMAGE_FOLDER joined with the file
+        assert sum(shape_of[p] == SHAPES[unit] for p in paths) >= 4, (unit, paths)
+
+
 def test_units_restrict_the_output_to_the_same_rows(world, www_fc):
     images, concepts, _ = world
     part = describe_folder(images, concepts, units=["7", "2,4-5"])
     assert list(part["unit"]) == [2, 4, 5, 7]
     full = www_fc.set_index("unit").loc[[2, 4, 5, 7]].reset_index()
-    pd.testing.assert_frame_equal(part[COLUMNS], full[COLUMNS])
+    pd.testing.assert_frame_equal(part[QUICK_COLUMNS], full[QUICK_COLUMNS])
     # PMI scores depend on all neurons: a subset is scored with all of them, then cut
     whole = describe_folder(images, concepts, method="wpmi")
     some = describe_folder(images, concepts, method="wpmi", units=[3, 8])
@@ -94,7 +112,7 @@ def test_units_restrict_the_output_to_the_same_rows(world, www_fc):
 
 def test_cli_prints_a_table_and_writes_the_csv(world, tmp_path, capsys):
     images, concepts, attributes = world
-    assert main(["describe", str(images), "--concepts", "world", "--units", "0-2"]) == 0
+    assert main(["describe", str(images), "--units", "0-2"]) == 0  # default concepts: world
     printed = capsys.readouterr()
     lines = printed.out.strip().splitlines()
     assert lines[0].split() == ["layer", "unit", "concepts", "score"]
@@ -106,18 +124,27 @@ def test_cli_prints_a_table_and_writes_the_csv(world, tmp_path, capsys):
             "--out", str(out)]
     assert main(args) == 0
     table = pd.read_csv(out)
-    assert list(table.columns) == COLUMNS and list(table["unit"]) == list(range(10))
+    assert list(table.columns) == QUICK_COLUMNS and list(table["unit"]) == list(range(10))
     hits, _ = _shape_hits(table, attributes)
     assert hits >= 9  # as test_fc_units_are_named_by_their_class_shape
     assert set(table["top5"].str.split("|").sum()) <= set(read_concept_set(concepts))
     assert [p.name for p in out.parent.iterdir()] == ["fc.csv"]  # no temporary left over
     assert f"wrote {out}" in capsys.readouterr().out
+    # CLIP-Dissect has no top-k set: the 10 most activating images, joined by |
+    tops = table["top_images"].str.split("|")
+    assert tops.map(len).eq(10).all() and all(Path(p).is_file() for p in tops.sum())
+    as_json = tmp_path / "fc.json"
+    assert main(["describe", str(images), "--units", "3,5", "--out", str(as_json)]) == 0
+    records = json.loads(as_json.read_text())
+    assert [r["unit"] for r in records] == [3, 5]
+    assert all(isinstance(r["top_images"], list) and len(r["top_images"]) == 5
+               and isinstance(r["concepts"], list) for r in records)
 
 
 @pytest.mark.parametrize(("extra", "needle"), [
     (["--layer", "layer9"], r"--layer: unknown layer\(s\) 'layer9' of the target ResNet; "
                             r"valid top-level names: conv1, .*fc"),
-    (["--units", "0", "10"], r"--units: unit 10 does not exist in layer fc \(10 units: 0-9\)"),
+    (["--units", "0,10"], r"--units: unit 10 does not exist in layer fc \(10 units: 0-9\)"),
     (["--units", "3-x"], r"--units: '3-x' is not a unit id"),
     (["--kappa", "4"], "--kappa does not apply to method www"),
     (["--method", "cos", "--k", "5"], "--k does not apply to method cos"),

@@ -1,6 +1,8 @@
 """The SLURM profile (profiles/slurm): what it asks for in a dry run of the ImageNet preset,
 and the tiny world run through SLURM on a single-node cluster on this machine
-(tests/cluster/start_slurm.sh: Debian's slurmctld + slurmd with munge, `make apt`)."""
+(tests/cluster/start_slurm.sh: Debian's slurmctld + slurmd with munge, which `make test` and
+`make test-cluster` install where they can; without them, or without root, those tests are
+skipped with the reason)."""
 
 from __future__ import annotations
 
@@ -21,6 +23,29 @@ from tests.conftest import REPO, dry_run_jobs, run_snakemake
 PROFILE = yaml.safe_load((REPO / "profiles" / "slurm" / "config.yaml").read_text())
 CLUSTER = REPO / "tests" / "cluster"
 SLURM_STATE = "/tmp/conceptlens-slurm"
+#: the single-node cluster's programs and the Debian package of each (Makefile APT_TEST)
+SLURM_TOOLS = {"slurmctld": "slurmctld", "slurmd": "slurmd", "munged": "munge",
+               "sbatch": "slurm-client"}
+
+
+def _installed(tool: str) -> bool:
+    return bool(shutil.which(tool)) or os.path.exists(f"/usr/sbin/{tool}")
+
+
+def missing_slurm_tools(found=_installed) -> list[str]:
+    """The Debian packages of the cluster's programs that are not installed here."""
+    return [package for tool, package in SLURM_TOOLS.items() if not found(tool)]
+
+
+def slurm_skip_reason(euid: int | None = None, found=_installed) -> str | None:
+    """Why the single-node cluster cannot start here (None: it can)."""
+    if (os.geteuid() if euid is None else euid) != 0:
+        return "starts slurmctld, slurmd and munged: needs root"
+    if missing := missing_slurm_tools(found):
+        return (f"SLURM is not installed ({', '.join(missing)} missing): `make test-cluster` "
+                f"installs it as root or with password-less sudo, or apt-get install -y "
+                f"{' '.join(missing)}")
+    return None
 
 
 def _rules_with(marker: str) -> set[str]:
@@ -50,6 +75,30 @@ def _dry_run_resources(output: str) -> dict[str, list[dict[str, str]]]:
             jobs.setdefault(rule, []).append(dict(pairs))
             rule = None
     return jobs
+
+
+def test_the_cluster_tests_say_why_they_are_skipped():
+    assert slurm_skip_reason(euid=1000) == "starts slurmctld, slurmd and munged: needs root"
+    assert slurm_skip_reason(euid=0, found=lambda tool: False) == (
+        "SLURM is not installed (slurmctld, slurmd, munge, slurm-client "
+        "missing): `make test-cluster` installs it as root or with password-less sudo, or "
+        "apt-get install -y slurmctld slurmd munge slurm-client")
+    assert slurm_skip_reason(euid=0, found=lambda tool: tool != "sbatch").startswith(
+        "SLURM is not installed (slurm-client missing)")
+    assert slurm_skip_reason(euid=0, found=lambda tool: True) is None
+    makefile = (REPO / "Makefile").read_text()
+    test_packages = re.search(r"^APT_TEST := (.*)$", makefile, re.M)[1].split()
+    assert set(SLURM_TOOLS.values()) <= set(test_packages)
+    demo_packages = re.search(r"^APT_DEMO := (.*)$", makefile, re.M)[1].split()
+    assert not set(SLURM_TOOLS.values()) & set(demo_packages)  # make demo needs no SLURM
+
+
+def test_no_profile_prints_shell_commands_the_rules_do_not_have():
+    """printshellcmds printed 'Shell command: None' for every job: no rule has shell:."""
+    workflow = [REPO / "Snakefile", *(REPO / "rules").glob("*.smk")]
+    if not any(re.search(r"^\s+shell:", f.read_text(), re.M) for f in workflow):
+        for profile in (REPO / "profiles").glob("*/config.yaml"):
+            assert "printshellcmds" not in yaml.safe_load(profile.read_text()), profile
 
 
 def test_every_gpu_rule_has_its_slurm_resources():
@@ -83,11 +132,8 @@ def test_slurm_profile_dry_run_lists_the_imagenet_grid_with_gpu_jobs():
 @pytest.fixture(scope="module")
 def slurm_cluster():
     """The single-node cluster, up for this module's tests, then stopped."""
-    if os.geteuid() != 0:
-        pytest.skip("starts slurmctld, slurmd and munged: needs root")
-    for tool in ("slurmctld", "slurmd", "munged", "sbatch"):
-        assert shutil.which(tool) or os.path.exists(f"/usr/sbin/{tool}"), \
-            f"{tool} missing: run `make apt` (Makefile APT_PACKAGES)"
+    if reason := slurm_skip_reason():
+        pytest.skip(reason)
     start = subprocess.run(["bash", str(CLUSTER / "start_slurm.sh"), SLURM_STATE],
                            capture_output=True, text=True, timeout=300)
     assert start.returncode == 0, start.stdout + start.stderr

@@ -11,6 +11,7 @@ concept, concepts`` only.  The scores file is (n_neurons, n_concepts) float16, u
 from __future__ import annotations
 
 from collections.abc import Iterable
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -29,7 +30,7 @@ SCORES_SUFFIX = ".scores.npy"
 def to_csv_frame(table: pd.DataFrame) -> pd.DataFrame:
     """The table with list columns joined by ``|`` (scores to 4 decimals) for CSV."""
     out = table.copy()
-    for col in ("concepts", "top5"):
+    for col in ("concepts", "top5", "top_images"):
         if col in out:
             out[col] = out[col].map(LIST_SEPARATOR.join)
     for col in ("scores", "top5_scores"):
@@ -38,14 +39,27 @@ def to_csv_frame(table: pd.DataFrame) -> pd.DataFrame:
     return out
 
 
+#: the formats of :func:`save_description_table`, by suffix
+TABLE_SUFFIXES = (".csv", ".tsv", ".json", ".parquet")
+
+
 def save_description_table(table: pd.DataFrame, path: PathLike) -> None:
-    """A descriptions table by the suffix of ``path``: ``.parquet`` as it is, any other
-    as CSV with list columns joined (:func:`to_csv_frame`) (atomic)."""
-    if str(path).endswith(".parquet"):
+    """A descriptions table in the format of the suffix of ``path`` (atomic):
+    ``.parquet`` as it is; ``.csv`` and ``.tsv`` with list columns joined
+    (:func:`to_csv_frame`); ``.json`` as a list of records, lists as arrays.  Any other
+    suffix is a :class:`ValueError` naming the known ones."""
+    suffix = Path(path).suffix.lower()
+    if suffix not in TABLE_SUFFIXES:
+        raise ValueError(f"{str(path)!r}: unknown table format {suffix or '(no suffix)'!r} "
+                         f"(known: {', '.join(TABLE_SUFFIXES)})")
+    if suffix == ".parquet":
         atomic_to_parquet(table, path)
-    else:
-        with atomic_path(path) as tmp:
-            to_csv_frame(table).to_csv(tmp, index=False)
+        return
+    with atomic_path(path) as tmp:
+        if suffix == ".json":
+            table.to_json(tmp, orient="records", indent=1)
+        else:
+            to_csv_frame(table).to_csv(tmp, index=False, sep="\t" if suffix == ".tsv" else ",")
 
 
 def save_descriptions(table: pd.DataFrame, parquet: PathLike, csv: PathLike,

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # A single-node SLURM cluster on this machine, for tests/test_cluster.py (Debian's slurmctld,
-# slurmd, slurm-client and munge; `make apt` installs them). Run as root. Idempotent: when the
-# cluster is already up, it only waits for the node to be idle.
+# slurmd, slurm-client and munge; `make test` and `make test-cluster` install them). Run as
+# root. Idempotent: when the cluster is already up, it only waits for the node to be idle.
 #
 #   tests/cluster/start_slurm.sh [STATE_DIR]    # default /tmp/conceptlens-slurm
 #   sinfo; sbatch ...                           # find the cluster with no SLURM_CONF
