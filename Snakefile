@@ -4,18 +4,35 @@
 #   snakemake --cores all --configfile configs/tiny-world.yaml
 
 
+#   snakemake -s /path/to/Snakefile -d WORKDIR --configfile mine.yaml  # from anywhere
+#
+# The workflow's own folder (this file's, also when it is a module of another workflow):
+# the default config, the base: files of overlays, the shipped world models, report
+# templates and scripts are found there; results/ goes to the working directory (-d).
+CONCEPTLENS_DIR = str(workflow.current_basedir)
+# The conceptlens package next to this file (a checkout, or the installed package that
+# holds this folder as conceptlens/_workflow) is the one imported.
+sys.path.insert(
+    0,
+    (
+        CONCEPTLENS_DIR
+        if os.path.isdir(os.path.join(CONCEPTLENS_DIR, "conceptlens"))
+        else os.path.dirname(os.path.dirname(CONCEPTLENS_DIR))
+    ),
+)
+
+
 # The default config, unless config files are given on the command line: a preset
 # (configs/imagenet-resnet50.yaml) is complete; an overlay (configs/tiny-world.yaml)
 # names the file it changes with `base: config.yaml`.
 if not workflow.overwrite_configfiles:
     # A YAML error stops here naming the file, line and column (Snakemake's message
     # names neither; for --configfile files: conceptlens check-config FILE).
-    sys.path.insert(0, workflow.basedir)
     from conceptlens.config import read_config_file
 
-    read_config_file("config.yaml")
+    read_config_file(os.path.join(CONCEPTLENS_DIR, "config.yaml"))
 
-    configfile: "config.yaml"
+    configfile: os.path.join(CONCEPTLENS_DIR, "config.yaml")
 
 
 # The rules, one file per stage (rules/<stage>.smk), in the order of the DAG; the input

@@ -108,7 +108,8 @@ def _add_convis(sub: argparse._SubParsersAction) -> None:
     p.add_argument("image", type=Path, help="image file")
     p.add_argument("concept", help="concept: a hierarchy node id or one of its lemmas")
     p.add_argument("--clip", required=True, help="open_clip model name, e.g. conceptlens-world-clip")
-    p.add_argument("--pretrained", default=None, help="open_clip pretrained tag or checkpoint path")
+    p.add_argument("--pretrained", default=None, help="open_clip pretrained tag or checkpoint path "
+                   "(default for conceptlens-world-clip: the shipped resources/world/clip.pt)")
     p.add_argument("--hierarchy", required=True, type=Path,
                    help="hierarchy TSV (concept, parent[, definition][, lemmas])")
     p.add_argument("--node-text", choices=("lemma", "definition"), default="lemma")
@@ -155,14 +156,18 @@ def run_convis(args: argparse.Namespace) -> int:
     from conceptlens.devices import resolve_device
     from conceptlens.images import load_rgb_array
     from conceptlens.io.convis import to_uint8
-    from conceptlens.models.clip import OfflineWeightsError, load_clip
+    from conceptlens.models.clip import WORLD_CLIP_NAME, OfflineWeightsError, load_clip
+    from conceptlens.shipped import WORLD_MODELS_DIR, shipped_path
 
     if not args.image.is_file():
         raise SystemExit(f"conceptlens convis: image not found: {args.image}")
     if not args.hierarchy.is_file():
         raise SystemExit(f"conceptlens convis: hierarchy file not found: {args.hierarchy}")
     try:
-        clip = load_clip(args.clip, args.pretrained or None, device=resolve_device(args.device))
+        pretrained = args.pretrained or None
+        if pretrained is None and args.clip == WORLD_CLIP_NAME:  # as describe: the shipped one
+            pretrained = str(shipped_path(f"{WORLD_MODELS_DIR}/clip.pt"))
+        clip = load_clip(args.clip, pretrained, device=resolve_device(args.device))
         heat = concept_map(args.image, args.concept, clip, args.hierarchy,
                            node_text=args.node_text, template=args.template,
                            window_sizes=[w for part in args.window_sizes for w in part]
@@ -490,6 +495,8 @@ def _list_option_misuse(args: argparse.Namespace, extra: Sequence[str]) -> str |
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    from conceptlens.shipped import ShippedFileError
+
     argv = sys.argv[1:] if argv is None else list(argv)
     # the subcommand: the first argument that is not an option (the top level has no
     # option that takes a value)
@@ -500,7 +507,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         command.error(misuse)
     if extra:
         command.error(f"unrecognized arguments: {' '.join(extra)}")
-    return int(args.func(args) or 0)
+    try:  # the default config, templates and world models ship with the package
+        return int(args.func(args) or 0)
+    except ShippedFileError as err:
+        raise SystemExit(str(err)) from None
 
 
 if __name__ == "__main__":

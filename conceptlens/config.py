@@ -14,10 +14,12 @@ from pathlib import Path
 import yaml
 
 from conceptlens.errors import InputError
+from conceptlens.shipped import resolve_shipped_dir, shipped_path, workflow_dir
 
 SCHEMA_PATH = Path(__file__).parent / "schemas" / "config.schema.yaml"
-# The workflow folder: config.yaml, configs/ and the Snakefile.
-WORKFLOW_DIR = Path(__file__).parents[1]
+# The workflow folder: config.yaml, configs/ and the Snakefile, in a source checkout or in
+# the installed package (conceptlens.shipped).
+WORKFLOW_DIR = workflow_dir()
 
 
 class ConfigError(InputError, ValueError):
@@ -103,7 +105,7 @@ def check_config(config: dict) -> None:
                 f"{next((n for n in valid_layers if '.' in n), top[-1])})")
     models = config.get("world_models", {})
     if target.get("source", "world") == "world" and models.get("source", "shipped") == "shipped":
-        shipped = Path(models.get("shipped_dir", "resources/world"))
+        shipped = Path(resolve_shipped_dir(models.get("shipped_dir")))
         missing = [str(shipped / f) for f in ("target.pt", "clip.pt") if not (shipped / f).is_file()]
         if missing:
             raise ConfigError(
@@ -391,7 +393,7 @@ def load_config(path: str | os.PathLike) -> dict:
 @functools.cache
 def _default_config() -> dict:
     """config.yaml validated and filled (shared: :func:`default_config` copies it)."""
-    config = read_config_file(WORKFLOW_DIR / "config.yaml")
+    config = read_config_file(shipped_path("config.yaml"))
     apply_base(config, WORKFLOW_DIR)
     validate_config(config, "config.yaml")
     return config
@@ -399,8 +401,9 @@ def _default_config() -> dict:
 
 def default_config() -> dict:
     """The workflow's config.yaml, schema-validated, with the schema defaults filled (a new
-    copy each call; read once). :func:`check_config` is not run: it needs the shipped
-    checkpoints under the current folder."""
+    copy each call; read once), from the checkout or the installed package
+    (:func:`conceptlens.shipped.shipped_path`). :func:`check_config` is not run: it needs
+    the shipped checkpoints."""
     return copy.deepcopy(_default_config())
 
 

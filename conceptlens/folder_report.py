@@ -21,8 +21,9 @@ from pathlib import Path
 
 import yaml
 
-from conceptlens.config import WORKFLOW_DIR, default_config
+from conceptlens.config import default_config
 from conceptlens.progress import ENV as PROGRESS_ENV
+from conceptlens.shipped import WORLD_MODELS_DIR, shipped_path
 
 #: the run name of a describe report (results go to DIR/results/describe/)
 RUN = "describe"
@@ -50,7 +51,7 @@ def folder_config(folder: str | os.PathLike, concepts_file: str | os.PathLike, *
     config["threads"] = max(1, os.cpu_count() or 1)
     config["device"], config["precision"] = device, precision
     config["batch_size"], config["loader_workers"] = batch_size, workers
-    config["world_models"]["shipped_dir"] = str(WORKFLOW_DIR / "resources" / "world")
+    config["world_models"]["shipped_dir"] = str(shipped_path(WORLD_MODELS_DIR))
     spec = {k: v for k, v in target.items() if k != "path" or target["source"] != "world"}
     if spec["source"] == "world":
         spec.pop("input_size", None)
@@ -82,7 +83,7 @@ def run_folder_report(config: Mapping, out_dir: str | os.PathLike,
     out.mkdir(parents=True, exist_ok=True)
     config_file = out / "config.yaml"
     config_file.write_text(yaml.safe_dump(dict(config), sort_keys=False))
-    command = [sys.executable, "-m", "snakemake", "--snakefile", str(WORKFLOW_DIR / "Snakefile"),
+    command = [sys.executable, "-m", "snakemake", "--snakefile", str(shipped_path("Snakefile")),
                "--directory", str(out), "--configfile", str(config_file),
                "--cores", str(cores or os.cpu_count() or 1)]
     log = out / "snakemake.log"

@@ -21,6 +21,7 @@ from conceptlens.models.checkpoint_files import (
     checkpoint_problem,
     is_local_checkpoint,
 )
+from conceptlens.shipped import resolve_shipped_dir
 
 
 def imported_path_errors(config: Mapping) -> list[str]:
@@ -46,7 +47,7 @@ def config_checkpoints(config: Mapping, user_only: bool = False) -> list[tuple[s
         out.append(("target.path", Path(target["path"]).expanduser()))
     models = config.get("world_models") or {}
     if source == "world" and models.get("source", "shipped") == "shipped" and not user_only:
-        folder = Path(models.get("shipped_dir", "resources/world"))
+        folder = Path(resolve_shipped_dir(models.get("shipped_dir")))
         out += [(WORLD_KEY, folder / "target.pt"), (WORLD_KEY, folder / "clip.pt")]
     for key, entry in (config.get("clip_models") or {}).items():
         pretrained = (entry or {}).get("pretrained")

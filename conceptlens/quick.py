@@ -14,7 +14,8 @@ more, or for metrics and reports.
 Defaults are the workflow's, read from its ``config.yaml`` through
 :func:`conceptlens.config.default_config` (methods, templates, centre crop, Grad-CAM
 layer and target, precision): the shipped world target (``resources/world/target.pt``),
-its ``fc`` layer and the shipped world CLIP (``resources/world/clip.pt``).
+its ``fc`` layer and the shipped world CLIP (``resources/world/clip.pt``), found in the
+checkout or the installed package (:func:`conceptlens.shipped.shipped_path`).
 """
 
 from __future__ import annotations
@@ -28,13 +29,12 @@ from typing import TYPE_CHECKING
 
 from conceptlens.config import default_config
 from conceptlens.errors import InputError
+from conceptlens.shipped import WORLD_MODELS_DIR, shipped_path
 
 if TYPE_CHECKING:  # numpy, torch, pandas load in the functions: `--help` stays fast
     import numpy as np
     import pandas as pd
 
-#: the shipped world checkpoints (target.pt, clip.pt)
-SHIPPED_DIR = Path(__file__).resolve().parents[1] / "resources" / "world"
 WORLD = "world"
 #: the default concept set of a target that is not a world model: WordNet 3.0's nouns
 #: (:func:`conceptlens.concept_sets.wordnet_nouns`, from Debian's wordnet-base or NLTK's data)
@@ -191,7 +191,7 @@ def target_spec(target: str = WORLD, weights: str | None = None, arch: str | Non
             raise DescribeError(f"--weights applies to torchvision and timm targets, not to "
                                 f"--target {target} (a checkpoint holds its own weights)")
         if target == WORLD:
-            return {"source": "world", "path": str(SHIPPED_DIR / "target.pt"),
+            return {"source": "world", "path": str(shipped_path(f"{WORLD_MODELS_DIR}/target.pt")),
                     "input_size": input_size or WORLD_INPUT_SIZE}
         size = input_size or (224 if arch else WORLD_INPUT_SIZE)
         return {"source": "checkpoint", "name": arch, "path": target, "input_size": size}
@@ -219,7 +219,7 @@ def clip_spec(clip: str | None = None, pretrained: str | None = None) -> tuple[s
         if name != WORLD_CLIP_NAME:
             raise DescribeError(f"--clip {name} needs --pretrained: an open_clip tag, a local "
                                 "checkpoint file, or none for random weights")
-        return name, str(SHIPPED_DIR / "clip.pt")
+        return name, str(shipped_path(f"{WORLD_MODELS_DIR}/clip.pt"))
     return name, None if pretrained.lower() == "none" else pretrained
 
 

@@ -8,11 +8,12 @@ from pathlib import Path
 import os
 import sys
 
-# Rule scripts import the conceptlens package from this workflow folder, whatever
-# environment they run in (--sdm conda included).
-_pythonpath = [str(Path(workflow.basedir)), os.environ.get("PYTHONPATH", "")]
+from conceptlens.shipped import package_root, resolve_shipped_dir
+
+# Rule scripts import the conceptlens package of this workflow folder (CONCEPTLENS_DIR,
+# set by the Snakefile), whatever environment they run in (--sdm conda included).
+_pythonpath = [str(package_root(CONCEPTLENS_DIR)), os.environ.get("PYTHONPATH", "")]
 os.environ.update(PYTHONPATH=os.pathsep.join(p for p in _pythonpath if p))
-sys.path.insert(0, str(Path(workflow.basedir)))
 
 from conceptlens.parent_watch import record_snakemake
 
@@ -40,13 +41,19 @@ from conceptlens.config import (
 )
 from conceptlens.input_files import check_input_files
 
-apply_base(config, workflow.basedir)
+# base: files are the workflow folder's (config.yaml, configs/...), wherever it runs.
+apply_base(config, CONCEPTLENS_DIR)
 # A bad key or value stops the parse with a few lines: its path, what it allows, the files.
 validate_config(
     config,
     config_sources(
-        workflow.configfiles, workflow.config_settings.config, workflow.basedir
+        workflow.configfiles, workflow.config_settings.config, CONCEPTLENS_DIR
     ),
+)
+# The shipped world models: relative to the working directory when they are there (a
+# checkout run in place), else to the workflow folder (-s/-d runs, modules, a wheel).
+config["world_models"]["shipped_dir"] = resolve_shipped_dir(
+    config["world_models"]["shipped_dir"], CONCEPTLENS_DIR
 )
 check_config(config)
 # Imported CSVs that are not there, and checkpoints whose bytes show they are none, stop

@@ -15,9 +15,11 @@ from pathlib import Path
 import jinja2
 
 from conceptlens.report.sections import build_report
+from conceptlens.shipped import shipped_path, workflow_dir
 
-REPORTS_DIR = Path(__file__).resolve().parents[2] / "reports"
-"""The workflow's ``reports/`` folder: ``templates/report.html.j2`` and ``report.css``."""
+REPORTS_DIR = workflow_dir() / "reports"
+"""The workflow's ``reports/`` folder: ``templates/report.html.j2`` and ``report.css`` (in
+the checkout or the installed package: :mod:`conceptlens.shipped`)."""
 TEMPLATE = "report.html.j2"
 STYLESHEET = "report.css"
 
@@ -26,6 +28,9 @@ def render_html(context: Mapping, reports_dir: str | os.PathLike = REPORTS_DIR) 
     """The report's HTML from ``context`` (see :func:`build_report`), with the stylesheet
     inlined."""
     root = Path(reports_dir)
+    if root == REPORTS_DIR:  # the shipped templates: a missing one is named, with the fix
+        shipped_path(f"reports/{STYLESHEET}")
+        shipped_path(f"reports/templates/{TEMPLATE}")
     env = jinja2.Environment(loader=jinja2.FileSystemLoader(root / "templates"),
                              autoescape=True, undefined=jinja2.StrictUndefined,
                              trim_blocks=True, lstrip_blocks=True)
