@@ -78,7 +78,7 @@ def www_scores(image_embeddings: Tensor, topk_indices: Tensor, concept_embedding
                kappa: float | None = None, concept_chunk: int | None = None,
                neuron_chunk: int | None = None,
                memory_budget: int = DEFAULT_MEMORY_BUDGET,
-               precision: Precision = "float32") -> Tensor:
+               precision: Precision = "float32", refine: float = 0.1) -> Tensor:
     """WWW concept scores ``S_j = mean_o [sim(v_o, t_j) - sim(v_o, t_tem)]`` per neuron.
 
     Args:
@@ -93,9 +93,16 @@ def www_scores(image_embeddings: Tensor, topk_indices: Tensor, concept_embedding
         memory_budget: bytes of scratch memory the t-vMF path may use per block.
         precision: "float32" (default) or "bfloat16": t-vMF only, the image-concept
             cosines as bfloat16 products with float32 accumulation (rounded to bfloat16),
-            the t-vMF and the means in float32.  About 2x faster on CPUs with bfloat16
-            dot products (avx512_bf16, AMX); scores differ by ~1e-3 of their spread.
-            Cosine scores are always computed in the embeddings' dtype.
+            the t-vMF and the means in float32, then each neuron's top concepts
+            recomputed in float32 (``refine``).  About 2x faster on CPUs with bfloat16
+            dot products (avx512_bf16, AMX).  Cosine scores are always computed in the
+            embeddings' dtype.
+        refine: bfloat16 only: per neuron, the concepts whose bfloat16 score is within
+            ``refine * (|best| + std)`` of its best (best and standard deviation over its
+            concepts) get their float32 score, so the top concepts and WWW's selection
+            (alpha >= 1 - refine / 2 or so) are those of float32 up to the float32
+            rounding of differently ordered sums (~1e-7); the other scores keep
+            bfloat16's error (~1e-3 of their spread).  0 = no refinement.
 
     Returns:
         (n, m) scores, dtype of the embeddings (cosine units: differences of similarities).
@@ -128,10 +135,15 @@ def www_scores(image_embeddings: Tensor, topk_indices: Tensor, concept_embedding
         concepts_bf16 = (concept_embeddings.to(torch.bfloat16) if precision == "bfloat16"
                          else concept_embeddings)
         for n0 in range(0, n, nc):
-            tvmf_into = _www_tvmf_into if precision == "float32" else _www_tvmf_bf16_into
-            tvmf_into(out[n0:n0 + nc], image_embeddings, topk_indices[n0:n0 + nc],
-                      concepts_bf16 if precision == "bfloat16" else concept_embeddings,
-                      template_embedding, float(kappa), concept_chunk, memory_budget)
+            if precision == "float32":
+                _www_tvmf_into(out[n0:n0 + nc], image_embeddings, topk_indices[n0:n0 + nc],
+                               concept_embeddings, template_embedding, float(kappa),
+                               concept_chunk, memory_budget)
+            else:
+                _www_tvmf_bf16_into(out[n0:n0 + nc], image_embeddings,
+                                    topk_indices[n0:n0 + nc], concept_embeddings,
+                                    concepts_bf16, template_embedding, float(kappa),
+                                    concept_chunk, memory_budget, refine)
     else:
         raise ValueError(f"unknown similarity {similarity!r}; use 'cosine' or 'tvmf'")
     return out
@@ -199,27 +211,29 @@ def _www_tvmf_into(out: Tensor, images: Tensor, topk: Tensor, concepts: Tensor,
 
 
 def _www_tvmf_bf16_into(out: Tensor, images: Tensor, topk: Tensor, concepts: Tensor,
-                        template: Tensor, kappa: float, concept_chunk: int | None,
-                        memory_budget: int) -> None:
+                        concepts_bf16: Tensor, template: Tensor, kappa: float,
+                        concept_chunk: int | None, memory_budget: int, refine: float
+                        ) -> None:
     """t-vMF WWW scores of one block of neurons into out (nc, m), bfloat16 products.
 
-    concepts: (m, d) bfloat16.  Per concept block: s = U @ T_chunk.T in bfloat16 (float32
-    accumulation), then in float32 g = 1 / (1 + kappa - kappa s), its per-neuron mean,
-    and out = C (mean g - template's mean g); kappa = 0 is plain cosine.
+    concepts: (m, d) float32, concepts_bf16 the same in bfloat16.  Per concept block:
+    s = U @ T_chunk.T in bfloat16 (float32 accumulation), then in float32
+    g = 1 / (1 + kappa - kappa s), its per-neuron mean, and out = C (mean g - template's
+    mean g) (kappa = 0: plain cosine); then ``_refine_tvmf_`` on each neuron's top.
     """
     nc, m = out.shape
     union, inv = torch.unique(topk, return_inverse=True)  # distinct images, inv (nc, k)
     u32 = images.index_select(0, union)  # (n_union, d)
     u = u32.to(torch.bfloat16)
     n_union = u.shape[0]
+    tem_cos = (u32 @ template)[:, None]  # template term in float32 (a constant per neuron)
     if kappa == 0:  # tvmf = cos: mean cos - template's mean cos
-        tem = F.embedding_bag(inv, (u32 @ template.to(u32.dtype))[:, None], mode="mean")
+        tem = F.embedding_bag(inv, tem_cos, mode="mean")
         scale = 1.0
-    else:  # template term in float32 from float32 cosines (a constant per neuron)
-        tem_g = (u32 @ template.to(u32.dtype))[:, None].mul_(-kappa).add_(1 + kappa)
-        tem = F.embedding_bag(inv, tem_g.reciprocal_(), mode="mean")  # (nc, 1)
+    else:
+        tem_g = tem_cos.mul(-kappa).add_(1 + kappa).reciprocal_()
+        tem = F.embedding_bag(inv, tem_g, mode="mean")  # (nc, 1)
         scale = (2 * kappa + 1) / kappa
-    del u32
     if concept_chunk is None:  # scratch per concept: bfloat16 product, float32 copy
         concept_chunk = _budget_chunk(memory_budget, 6 * n_union + 4 * nc, m, n_union)
     cc = _chunk(concept_chunk, m, "concept_chunk")
@@ -227,7 +241,7 @@ def _www_tvmf_bf16_into(out: Tensor, images: Tensor, topk: Tensor, concepts: Ten
     sims = out.new_empty(n_union * cc)
     one_plus_kappa = torch.tensor(1.0 + kappa, dtype=sims.dtype)
     for c0 in range(0, m, cc):
-        t = concepts[c0:c0 + cc]
+        t = concepts_bf16[c0:c0 + cc]
         w = t.shape[0]
         p = prod[:n_union * w].view(n_union, w)
         s = sims[:n_union * w].view(n_union, w)
@@ -239,6 +253,33 @@ def _www_tvmf_bf16_into(out: Tensor, images: Tensor, topk: Tensor, concepts: Ten
         torch.sub(F.embedding_bag(inv, s, mode="mean"), tem, out=block)
         if scale != 1.0:
             block.mul_(scale)
+    del prod, sims, s, p
+    if refine > 0:
+        tem_f = F.embedding_bag(inv, _tvmf_plus_one_(tem_cos, kappa, torch.empty_like(tem_cos)),
+                                mode="mean")[:, 0]  # (nc,), as the float32 path
+        _refine_tvmf_(out, u32, inv, concepts, tem_f, kappa, refine, memory_budget)
+
+
+def _refine_tvmf_(out: Tensor, u: Tensor, inv: Tensor, concepts: Tensor, tem: Tensor,
+                  kappa: float, refine: float, memory_budget: int) -> None:
+    """In place: float32 t-vMF scores for each neuron's top concepts of out (nc, m).
+
+    u: (n_union, d) float32 images, inv: (nc, k) their rows per neuron, concepts (m, d),
+    tem: (nc,) the template term (mean of t-vMF + 1).  A concept is refined when its
+    score is >= best - refine * (|best| + std) of its neuron.
+    """
+    best = out.amax(dim=1)
+    window = best.abs().add_(out.std(dim=1)).mul_(refine)
+    pairs = (out >= (best - window)[:, None]).nonzero()  # (P, 2): neuron, concept
+    k, d = inv.shape[1], u.shape[1]
+    per_pair = k * d * u.element_size() * 2
+    step = max(1, min(memory_budget // per_pair, _BLOCK_ELEMENTS // (k * d)))
+    for p0 in range(0, pairs.shape[0], step):
+        neuron, concept = pairs[p0:p0 + step].unbind(1)
+        imgs = u[inv[neuron]]  # (p, k, d)
+        cos = torch.bmm(imgs, concepts[concept][:, :, None])[:, :, 0]  # (p, k)
+        sim = _tvmf_plus_one_(cos, kappa, torch.empty_like(cos)).mean(dim=1)
+        out[neuron, concept] = sim - tem[neuron]
 
 
 class ConceptSelection(NamedTuple):
