@@ -100,8 +100,8 @@ def www_scores(image_embeddings: Tensor, topk_indices: Tensor, concept_embedding
         refine: bfloat16 only: per neuron, the concepts whose bfloat16 score is within
             ``refine * (|best| + std)`` of its best (best and standard deviation over its
             concepts) get their float32 score, so the top concepts and WWW's selection
-            (alpha >= 1 - refine / 2 or so) are those of float32 up to the float32
-            rounding of differently ordered sums (~1e-7); the other scores keep
+            (alpha >= 1 - refine / 2 or so) are those of float32: they are scored
+            by the float32 path itself (same block width); the other scores keep
             bfloat16's error (~1e-3 of their spread).  0 = no refinement.
 
     Returns:
@@ -234,9 +234,9 @@ def _www_tvmf_bf16_into(out: Tensor, images: Tensor, topk: Tensor, concepts: Ten
         tem_g = tem_cos.mul(-kappa).add_(1 + kappa).reciprocal_()
         tem = F.embedding_bag(inv, tem_g, mode="mean")  # (nc, 1)
         scale = (2 * kappa + 1) / kappa
-    if concept_chunk is None:  # scratch per concept: bfloat16 product, float32 copy
-        concept_chunk = _budget_chunk(memory_budget, 6 * n_union + 4 * nc, m, n_union)
-    cc = _chunk(concept_chunk, m, "concept_chunk")
+    cc = _chunk(concept_chunk if concept_chunk is not None else  # bfloat16 + float32 copy
+                _budget_chunk(memory_budget, 6 * n_union + 4 * nc, m, n_union), m,
+                "concept_chunk")
     prod = u.new_empty(n_union * cc)  # flat scratch: any chunk width stays contiguous
     sims = out.new_empty(n_union * cc)
     one_plus_kappa = torch.tensor(1.0 + kappa, dtype=sims.dtype)
@@ -255,31 +255,28 @@ def _www_tvmf_bf16_into(out: Tensor, images: Tensor, topk: Tensor, concepts: Ten
             block.mul_(scale)
     del prod, sims, s, p
     if refine > 0:
-        tem_f = F.embedding_bag(inv, _tvmf_plus_one_(tem_cos, kappa, torch.empty_like(tem_cos)),
-                                mode="mean")[:, 0]  # (nc,), as the float32 path
-        _refine_tvmf_(out, u32, inv, concepts, tem_f, kappa, refine, memory_budget)
+        _refine_tvmf_(out, images, topk, concepts, template, kappa, refine, concept_chunk,
+                      memory_budget)
 
 
-def _refine_tvmf_(out: Tensor, u: Tensor, inv: Tensor, concepts: Tensor, tem: Tensor,
-                  kappa: float, refine: float, memory_budget: int) -> None:
+def _refine_tvmf_(out: Tensor, images: Tensor, topk: Tensor, concepts: Tensor,
+                  template: Tensor, kappa: float, refine: float, concept_chunk: int | None,
+                  memory_budget: int) -> None:
     """In place: float32 t-vMF scores for each neuron's top concepts of out (nc, m).
 
-    u: (n_union, d) float32 images, inv: (nc, k) their rows per neuron, concepts (m, d),
-    tem: (nc,) the template term (mean of t-vMF + 1).  A concept is refined when its
-    score is >= best - refine * (|best| + std) of its neuron.
+    A concept is refined when its score is >= best - refine * (|best| + std) of its
+    neuron.  The concepts refined for some neuron are scored by the float32 path
+    (``_www_tvmf_into``, same blocks and ops), so their scores are float32's.
     """
     best = out.amax(dim=1)
     window = best.abs().add_(out.std(dim=1)).mul_(refine)
     pairs = (out >= (best - window)[:, None]).nonzero()  # (P, 2): neuron, concept
-    k, d = inv.shape[1], u.shape[1]
-    per_pair = k * d * u.element_size() * 2
-    step = max(1, min(memory_budget // per_pair, _BLOCK_ELEMENTS // (k * d)))
-    for p0 in range(0, pairs.shape[0], step):
-        neuron, concept = pairs[p0:p0 + step].unbind(1)
-        imgs = u[inv[neuron]]  # (p, k, d)
-        cos = torch.bmm(imgs, concepts[concept][:, :, None])[:, :, 0]  # (p, k)
-        sim = _tvmf_plus_one_(cos, kappa, torch.empty_like(cos)).mean(dim=1)
-        out[neuron, concept] = sim - tem[neuron]
+    cols = pairs[:, 1].unique()
+    exact = out.new_empty((out.shape[0], cols.shape[0]))
+    _www_tvmf_into(exact, images, topk, concepts.index_select(0, cols), template, kappa,
+                   concept_chunk, memory_budget)
+    neuron, concept = pairs.unbind(1)
+    out[neuron, concept] = exact[neuron, torch.searchsorted(cols, concept)]
 
 
 class ConceptSelection(NamedTuple):
