@@ -9,6 +9,7 @@ import torch
 
 from conceptlens.scoring import (
     CLIP_DISSECT_FUNCTIONS,
+    ImageConceptProduct,
     cos_similarity,
     cos_similarity_cubed,
     cosine_similarity,
@@ -142,6 +143,42 @@ def test_www_chunk_invariance(similarity, kappa):
     tiny = www_scores(images, topk, concepts, template, similarity, kappa=kappa,
                       memory_budget=1)
     torch.testing.assert_close(tiny, full, rtol=0, atol=1e-6)
+
+
+@pytest.mark.parametrize("kappa", [8.0, 1.0, 0.0])
+def test_www_tvmf_bfloat16_close_to_float32(kappa):
+    # bfloat16 products (8-bit significand; cosines ~0.1 here): unrefined scores within
+    # 5e-3 absolute of float32 (their spread is ~5e-2) and their selection may differ;
+    # refined (default) the top concepts get float32 scores (sums of ~1 + tvmf rounded
+    # in another order: within 1e-6) and the selection is float32's; chunking changes
+    # nothing
+    gen = torch.Generator().manual_seed(11)
+    images, concepts = unit_rows(300, 64, gen, torch.float32), unit_rows(2000, 64, gen,
+                                                                         torch.float32)
+    template = unit_rows(1, 64, gen, torch.float32)[0]
+    topk = random_topk(200, 10, 300, gen)
+    full = www_scores(images, topk, concepts, template, "tvmf", kappa=kappa)
+    raw = www_scores(images, topk, concepts, template, "tvmf", kappa=kappa,
+                     precision="bfloat16", refine=0)
+    assert raw.dtype == torch.float32
+    torch.testing.assert_close(raw, full, rtol=0, atol=5e-3)
+    bf16 = www_scores(images, topk, concepts, template, "tvmf", kappa=kappa,
+                      precision="bfloat16")
+    torch.testing.assert_close(bf16, full, rtol=0, atol=5e-3)
+    selected = select_concepts(full, 0.95).mask
+    assert torch.equal(select_concepts(bf16, 0.95).mask, selected)
+    torch.testing.assert_close(bf16[selected], full[selected], rtol=0, atol=1e-6)
+    assert torch.equal(topk_concepts(bf16, 1)[1], topk_concepts(full, 1)[1])
+    chunked = www_scores(images, topk, concepts, template, "tvmf", kappa=kappa,
+                         precision="bfloat16", concept_chunk=300, neuron_chunk=64,
+                         memory_budget=1 << 16)
+    torch.testing.assert_close(chunked, bf16, rtol=0, atol=1e-6)
+
+
+def test_www_precision_checked():
+    with pytest.raises(ValueError, match="precision"):
+        www_scores(HAND_IMAGES, HAND_TOPK, HAND_CONCEPTS, HAND_TEMPLATE, "tvmf", kappa=1.0,
+                   precision="float16")
 
 
 def test_www_input_checks():
@@ -410,6 +447,44 @@ def test_clip_dissect_memory_budget_invariance(fn):
     clip_feats = clip_feats + 1.5
     torch.testing.assert_close(fn(clip_feats, target_feats, memory_budget=1),
                                fn(clip_feats, target_feats), rtol=1e-12, atol=1e-10)
+
+
+@pytest.mark.parametrize("fn,ref", [(soft_wpmi, ref_soft_wpmi), (wpmi, ref_wpmi)])
+@pytest.mark.parametrize("dtype", [F64, torch.float32])
+def test_pmi_streamed_product_matches_dense(fn, ref, dtype):
+    # the image-concept matrix streamed in blocks (a 1 KiB budget: one concept a block,
+    # 301 blocks) against the dense matrix and the reference.  Tolerance: the
+    # blocked products round like the whole one in float64 (1e-12); in float32 a cosine
+    # may differ by an ulp (6e-8), which a = 10 and the sums over top_k ranks turn into
+    # <= 1e-5 of the log-likelihoods (|scores| ~ 1-30)
+    gen = torch.Generator().manual_seed(5)
+    images, texts = unit_rows(90, 8, gen, dtype), unit_rows(301, 8, gen, dtype)
+    target_feats = torch.randn(90, 11, generator=gen, dtype=dtype)
+    dense = images @ texts.T
+    product = ImageConceptProduct(images, texts)
+    assert product.shape == (90, 301)
+    streamed = fn(product, target_feats, top_k=20, memory_budget=1024)
+    whole = fn(dense, target_feats, top_k=20)
+    tol = {"rtol": 1e-12, "atol": 1e-10} if dtype == F64 else {"rtol": 1e-5, "atol": 1e-5}
+    torch.testing.assert_close(streamed, whole, **tol)
+    torch.testing.assert_close(streamed, ref(dense, target_feats, top_k=20),
+                               **(tol if dtype == F64 else {"rtol": 1e-4, "atol": 1e-3}))
+    # explicit small chunks and the default budget give the same result
+    torch.testing.assert_close(fn(product, target_feats, top_k=20, concept_chunk=3,
+                                  neuron_chunk=4), whole, **tol)
+
+
+def test_image_concept_product_checks():
+    gen = torch.Generator().manual_seed(0)
+    images, texts = unit_rows(10, 8, gen), unit_rows(5, 4, gen)
+    with pytest.raises(ValueError, match="embeddings"):
+        soft_wpmi(ImageConceptProduct(images, texts), torch.randn(10, 3, dtype=F64))
+    with pytest.raises(ValueError, match="dtypes differ"):
+        soft_wpmi(ImageConceptProduct(images, unit_rows(5, 8, gen).float()),
+                  torch.randn(10, 3, dtype=F64))
+    with pytest.raises(ValueError, match="images"):
+        soft_wpmi(ImageConceptProduct(images, unit_rows(5, 8, gen)),
+                  torch.randn(9, 3, dtype=F64))
 
 
 def test_cos_and_cos_cubed_match_reference():
