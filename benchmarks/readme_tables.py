@@ -14,6 +14,7 @@ section replaces the README's lines between ``<!-- BEGIN readme_tables NAME -->`
 from __future__ import annotations
 
 import argparse
+import json
 import re
 from pathlib import Path
 
@@ -31,8 +32,8 @@ from conceptlens.report.sections.metrics import ablation_section, claims_section
 from conceptlens.report.sections.stability import stability_section
 
 SECTIONS = ("table1", "ablation", "claims", "evidence", "stability", "localisation",
-            "claims_summary", "attributes", "evidence_check", "view_shares")
-SUMMARIES = ("claims_summary", "attributes", "evidence_check", "view_shares")
+            "claims_summary", "attributes", "evidence_check", "view_shares", "kappa")
+SUMMARIES = ("claims_summary", "attributes", "evidence_check", "view_shares", "kappa")
 SUMMARY_LAYER = "layer4"
 
 
@@ -132,7 +133,37 @@ def markdown_sections(inputs: dict, names: list[str]) -> dict[str, str]:
                                  if checks else "")
     if "view_shares" in names:
         out["view_shares"] = view_shares_markdown(inputs)
+    if "kappa" in names:
+        path = Path(inputs["run_dir"]) / "tuning" / "kappa.json" if "run_dir" in inputs else None
+        out["kappa"] = kappa_markdown(json.loads(path.read_text())) if path and path.is_file() \
+            else ""
     return out
+
+
+def kappa_markdown(tuning: dict) -> str:
+    """The tuning split's sweep (``tuning/kappa.json``): the criterion (mean over the tuned
+    layers, %) for each kappa and method, the chosen kappa, then the Grad-CAM window sweep."""
+    kappas = tuning["kappas"]
+    lines = [f"Tuning split: seed {tuning['split']['seed']}, {tuning['split']['images']} images; "
+             f"mean {tuning['criterion']} (%) over {', '.join(tuning['layers'])}:", "",
+             "| kappa | " + " | ".join(f"{k:g}" for k in kappas) + " | chosen (raw best) |",
+             "| --- |" + " --- |" * (len(kappas) + 1)]
+    for method, entry in tuning["methods"].items():
+        scores = {row["kappa"]: row["score"] for row in entry["sweep"]}
+        lines.append(f"| `{method}` | " + " | ".join(f"{100 * scores[k]:.2f}" for k in kappas)
+                     + f" | {entry['kappa']:g} ({entry['best']:g}) |")
+    window = tuning.get("gradcam_fraction")
+    if window:
+        lines += ["", f"Grad-CAM window side (`{window['method']}`, kappa {window['kappa']:g}; "
+                  f"configured {window['configured']:g}):", "",
+                  "| window | " + " | ".join(f"{r['fraction']:g}" for r in window["sweep"])
+                  + " |", "| --- |" + " --- |" * len(window["sweep"]),
+                  f"| mean {tuning['criterion']} (%) | " + " | ".join(
+                      f"{100 * r['score']:.2f}" for r in window["sweep"]) + " |",
+                  "| `layer4` hit rate (%) | " + " | ".join(
+                      f"{100 * r['layers']['layer4']['hit_rate']:.1f}" for r in window["sweep"]
+                      if "layer4" in r["layers"]) + " |"]
+    return "\n".join(lines) + "\n"
 
 
 def view_shares_markdown(inputs: dict) -> str:
@@ -172,7 +203,8 @@ def main() -> None:
     parser.add_argument("--sections", nargs="+", choices=SECTIONS, default=list(SECTIONS))
     parser.add_argument("--write", type=Path, help="rewrite this README's marked blocks")
     args = parser.parse_args()
-    inputs = discover_inputs(Path("results") / args.run)
+    inputs = {**discover_inputs(Path("results") / args.run),
+              "run_dir": str(Path("results") / args.run)}
     blocks = markdown_sections(inputs, args.sections)
     if args.write:
         text, done = rewrite(args.write.read_text(), {k: v for k, v in blocks.items() if v})
