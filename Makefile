@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 APT_PACKAGES := wordnet-base poppler-utils libharfbuzz-subset0 munge slurmctld slurmd slurm-client chromium
 STAMP := $(VENV)/.installed
 
-.PHONY: setup apt demo test test-fast lint format world-models benchmarks benchmark-tiny benchmark-training clean
+.PHONY: setup apt demo test test-fast lint format world-models benchmarks benchmark-tiny benchmark-demo benchmark-training clean
 
 setup: apt $(STAMP)
 
@@ -67,6 +67,11 @@ benchmarks: setup
 # The tiny world end to end: wall time, every job's start and length, the critical chain.
 benchmark-tiny: setup
 	$(BIN)/python benchmarks/tiny_world.py
+
+# The demo end to end (default config): wall time against 4 minutes on 2 cores, the per-job
+# timeline, the critical chain and the ConVis jobs' seconds.
+benchmark-demo: setup
+	$(BIN)/python benchmarks/demo.py
 
 # Both world models from scratch (about 19 minutes on 2 cores; see the README).
 benchmark-training: setup
