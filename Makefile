@@ -11,7 +11,7 @@ APT_DEMO := wordnet-base libpango-1.0-0 libpangoft2-1.0-0 libharfbuzz-subset0
 APT_TEST := poppler-utils chromium munge slurmctld slurmd slurm-client
 STAMP := $(VENV)/.installed
 
-.PHONY: setup apt apt-test demo test test-fast test-cluster lint format world-models benchmarks benchmark-tiny benchmark-training clean
+.PHONY: setup apt apt-test demo test test-fast test-cluster lint format world-models benchmarks benchmark-tiny benchmark-demo benchmark-training clean
 
 setup: apt $(STAMP)
 
@@ -94,6 +94,11 @@ benchmarks: setup
 # The tiny world end to end: wall time, every job's start and length, the critical chain.
 benchmark-tiny: setup
 	$(BIN)/python benchmarks/tiny_world.py
+
+# The demo end to end (default config): wall time against 4 minutes on 2 cores, the per-job
+# timeline, the critical chain and the ConVis jobs' seconds.
+benchmark-demo: setup
+	$(BIN)/python benchmarks/demo.py
 
 # Both world models from scratch (about 19 minutes on 2 cores; see the README).
 benchmark-training: setup

@@ -14,6 +14,7 @@ the scales are averaged, the result is min-max normalised per concept and invert
 
 from __future__ import annotations
 
+import copy
 import os
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -157,8 +158,33 @@ def noise_canvas(image: torch.Tensor, pad: int, seed: int) -> torch.Tensor:
 
 
 def window_batches(canvas: torch.Tensor, scale: Scale, batch_size: int):
-    """Yield (b, 3, S, S) crops of ``canvas`` at the windows of ``scale``, resized to S, in
-    row-major order of the window grid."""
+    """Yield (b, 3, S, S) channels-last crops of ``canvas`` at the windows of ``scale``,
+    resized to S, in row-major order of the window grid.
+
+    The windows are one strided view of the canvas (``unfold`` along y and x; the starts
+    are evenly spaced); a batch is gathered from it in one copy and resized in one call
+    (bilinear; antialiased only when shrinking, where it changes the result)."""
+    first_start = int(scale.starts[0])
+    k = len(scale.starts)
+    if k > 1 and not (np.diff(scale.starts) == scale.stride).all():
+        raise ValueError("window starts are not evenly spaced by the stride")
+    view = canvas[:, first_start:, first_start:].unfold(1, scale.window, scale.stride)
+    view = view.unfold(2, scale.window, scale.stride)[:, :k, :k]  # (3, k, k, w, w)
+    view = view.permute(1, 2, 3, 4, 0)  # (k, k, w, w, 3): a window's pixels channels-last
+    for first in range(0, k * k, batch_size):
+        idx = torch.arange(first, min(first + batch_size, k * k), device=canvas.device)
+        crops = view[idx // k, idx % k].permute(0, 3, 1, 2)  # (b, 3, w, w) channels-last
+        if scale.window != scale.size:
+            crops = nn.functional.interpolate(crops, size=(scale.size, scale.size), mode="bilinear",
+                                              align_corners=False,
+                                              antialias=scale.window > scale.size)
+        yield crops
+
+
+def reference_window_batches(canvas: torch.Tensor, scale: Scale, batch_size: int):
+    """:func:`window_batches` the straightforward way (the reference of the tests and the
+    "before" of ``benchmarks/convis.py``): advanced indexing, one antialiased resize a
+    batch, contiguous NCHW crops."""
     starts = torch.as_tensor(scale.starts, device=canvas.device)
     k = len(starts)
     offsets = torch.arange(scale.window, device=canvas.device)
@@ -171,6 +197,103 @@ def window_batches(canvas: torch.Tensor, scale: Scale, batch_size: int):
             crops = nn.functional.interpolate(crops, size=(scale.size, scale.size), mode="bilinear",
                                               align_corners=False, antialias=True)
         yield crops
+
+
+def _fold_batch_norms(resnet: nn.Module) -> nn.Module:
+    """A copy of open_clip's ModifiedResNet in eval mode with every BatchNorm folded into
+    the convolution before it (the stem's three, each Bottleneck's three and its
+    downsample's), the BatchNorms replaced by identities: the same function up to
+    rounding, one pass over each activation fewer."""
+    from open_clip.modified_resnet import Bottleneck
+    from torch.nn.utils.fusion import fuse_conv_bn_eval
+
+    folded = copy.deepcopy(resnet).eval()
+    for block in [folded, *(m for m in folded.modules() if isinstance(m, Bottleneck))]:
+        for i in (1, 2, 3):
+            conv, bn = getattr(block, f"conv{i}"), getattr(block, f"bn{i}")
+            setattr(block, f"conv{i}", fuse_conv_bn_eval(conv, bn))
+            setattr(block, f"bn{i}", nn.Identity())
+        down = getattr(block, "downsample", None)
+        if down is not None:  # Sequential("-1": AvgPool2d, "0": Conv2d, "1": BatchNorm2d)
+            parts = down._modules
+            parts["0"] = fuse_conv_bn_eval(parts["0"], parts["1"])
+            parts["1"] = nn.Identity()
+    return folded.to(memory_format=torch.channels_last)
+
+
+def attention_pool_first_token(pool: nn.Module, x: torch.Tensor) -> torch.Tensor:
+    """open_clip's AttentionPool2d on (n, c, h, w) features, computed for the one token it
+    returns (the mean token's query), with no projection of the other tokens.
+
+    Per head h with query q (scaled by 1/sqrt(d)) and tokens t_l: the key bias adds the same
+    q.b_k to every score, so it cancels in the softmax and the scores are (W_k^T q).t_l;
+    the attention weights a_l sum to 1, so the head's output W_v (sum_l a_l t_l) + b_v.
+    Three c x c products a window instead of 3 (hw + 1); equal up to rounding."""
+    n, c = x.shape[:2]
+    heads = pool.num_heads
+    d = c // heads
+    tokens = x.flatten(2).transpose(1, 2)  # (n, hw, c)
+    tokens = torch.cat([tokens.mean(dim=1, keepdim=True), tokens], dim=1)
+    tokens = tokens + pool.positional_embedding.to(tokens.dtype)  # (n, L, c)
+    q = nn.functional.linear(tokens[:, 0], pool.q_proj.weight, pool.q_proj.bias)
+    q = q.view(n, heads, d) * d ** -0.5
+    wk = pool.k_proj.weight.view(heads, d, c)
+    wv = pool.v_proj.weight.view(heads, d, c)
+    keys = torch.einsum("nhd,hdc->nhc", q, wk)  # W_k^T q per head
+    weights = torch.einsum("nhc,nlc->nhl", keys, tokens).softmax(dim=-1)
+    mixed = torch.einsum("nhl,nlc->nhc", weights, tokens)
+    out = torch.einsum("nhc,hdc->nhd", mixed, wv).reshape(n, c) + pool.v_proj.bias
+    return nn.functional.linear(out, pool.c_proj.weight, pool.c_proj.bias)
+
+
+def resolve_precision(precision: str, device: torch.device | str) -> str:
+    """``auto`` -> autocast on CUDA or on a CPU with native bfloat16 (AVX-512 BF16, AMX),
+    else float32; other values unchanged."""
+    if precision != "auto":
+        return precision
+    device = torch.device(device)
+    native = device.type == "cuda" or (device.type == "cpu"
+                                       and torch.ops.mkldnn._is_mkldnn_bf16_supported())
+    return "autocast" if native else "float32"
+
+
+class WindowEncoder:
+    """CLIP's image tower for ConVis windows: ``encoder(crops)`` maps CLIP-normalised
+    crops (b, 3, S, S) to (b, d) L2-normalised float32 embeddings.
+
+    For open_clip's ModifiedResNet (the world CLIP, OpenAI's RN50...) the tower is a copy
+    with its BatchNorms folded into the convolutions, run channels-last, and its attention
+    pool computed for the returned token only (:func:`attention_pool_first_token`); with
+    ``precision`` autocast the convolutions run under torch.autocast (bfloat16 on the CPU,
+    float16 on CUDA) and the attention pool in float32.  Other towers run
+    ``model.encode_image`` under :func:`conceptlens.devices.precision_context`.
+    """
+
+    def __init__(self, model: nn.Module, precision: str = "float32"):
+        from open_clip.modified_resnet import ModifiedResNet
+
+        from conceptlens.devices import precision_context
+
+        self.model = model
+        self.device = next(model.parameters()).device
+        self.precision = precision = resolve_precision(precision, self.device)
+        visual = getattr(model, "visual", None)
+        self.resnet = _fold_batch_norms(visual) if isinstance(visual, ModifiedResNet) else None
+        precision_context(precision, self.device)  # an unknown precision fails here
+        self._context = lambda: precision_context(precision, self.device)
+
+    @torch.no_grad()
+    def __call__(self, crops: torch.Tensor) -> torch.Tensor:
+        if self.resnet is None:
+            with self._context():
+                emb = self.model.encode_image(crops)
+        else:
+            r = self.resnet
+            with self._context():
+                x = r.stem(crops.contiguous(memory_format=torch.channels_last))
+                x = r.layer4(r.layer3(r.layer2(r.layer1(x))))
+            emb = attention_pool_first_token(r.attnpool, x.float())
+        return nn.functional.normalize(emb.float(), dim=-1)
 
 
 @torch.no_grad()
@@ -190,13 +313,17 @@ def convis_maps(model: nn.Module, image: np.ndarray | torch.Tensor, node_embeddi
                 subtree_masks: np.ndarray | torch.Tensor, *,
                 window_sizes: Sequence[int] = DEFAULT_WINDOWS, stride: int = DEFAULT_STRIDE,
                 reference_size: int = REFERENCE_SIZE, batch_size: int = 256, seed: int = 0,
-                precision: str = "float32") -> np.ndarray:
+                precision: str = "float32", encoder: WindowEncoder | None = None,
+                reference: bool = False) -> np.ndarray:
     """ConVis maps of C concepts on one image, from one pass over its windows.
 
     image: uint8 (H, W, 3) or float (3, H, W) in [0, 1]; node_embeddings (N, d) normalised;
     subtree_masks (C, N) bool; ``precision``: float32, or autocast for CLIP's image tower
-    (similarities and ranks stay float32).  Returns (C, H, W) float32 in [0, 1] (high =
-    the concept is here).
+    (similarities and ranks stay float32); ``encoder``: a :class:`WindowEncoder` of
+    ``model`` to reuse across images (default: one made here with ``precision``);
+    ``reference``: the straightforward computation instead (crops by advanced indexing,
+    ``model.encode_image`` unchanged), what the fast path is tested against.  Returns
+    (C, H, W) float32 in [0, 1] (high = the concept is here).
     """
     from conceptlens.devices import precision_context
 
@@ -215,14 +342,23 @@ def convis_maps(model: nn.Module, image: np.ndarray | torch.Tensor, node_embeddi
                                       align_corners=False, antialias=True)[0]
     scales = window_scales(size, window_sizes, stride, reference_size)
     canvas = noise_canvas(x.clamp(0, 1), scales[0].pad, seed)
-    mean_ranks = torch.zeros(masks.shape[0], size, size, device=device)
-    for scale in scales:
-        ranks = []
-        for crops in window_batches(canvas, scale, batch_size):
+    if reference:
+        precision = resolve_precision(precision, device)
+
+        def embed(crops: torch.Tensor) -> torch.Tensor:
             with precision_context(precision, device):
                 emb = model.encode_image(clip_normalize_float(model, crops))
-            emb = nn.functional.normalize(emb.float(), dim=-1)
-            ranks.append(best_subtree_rank(emb @ nodes.T, masks))
+            return nn.functional.normalize(emb.float(), dim=-1)
+        batches = reference_window_batches
+    else:
+        embed = encoder if encoder is not None else WindowEncoder(model, precision)
+        # CLIP's per-channel normalisation commutes with cropping and bilinear resizing
+        canvas = clip_normalize_float(model, canvas[None])[0]
+        batches = window_batches
+    mean_ranks = torch.zeros(masks.shape[0], size, size, device=device)
+    for scale in scales:
+        ranks = [best_subtree_rank(embed(crops) @ nodes.T, masks)
+                 for crops in batches(canvas, scale, batch_size)]
         k = len(scale.starts)
         grid = torch.cat(ranks).T.reshape(-1, k, k).float()  # (C, ky, kx)
         cov = torch.as_tensor(scale.coverage(), device=device)

@@ -14,7 +14,7 @@ CONVIS_SETTINGS = {
     "reference_size": CONVIS["reference_size"],
     "batch_size": CONVIS["batch_size"],
     "device": config["device"],
-    "precision": config["precision"],
+    "precision": CONVIS["precision"],
 }
 
 

@@ -67,7 +67,7 @@ def localisation(split: PathLike, cams: PathLike | np.ndarray, hierarchy: PathLi
     images of the world split ``split`` (drawn with ``settings["seed"]``), scored against
     the object's box next to the Grad-CAM (``cams``: ``views/gradcam/cams.npz`` or its
     ``low_res`` maps, one per probe image) and centre-bias baselines."""
-    from conceptlens.convis import convis_maps, n_windows
+    from conceptlens.convis import WindowEncoder, convis_maps, n_windows
     from conceptlens.hierarchy import concept_subtree_masks
     from conceptlens.localisation import (
         centre_bias_maps,
@@ -94,6 +94,7 @@ def localisation(split: PathLike, cams: PathLike | np.ndarray, hierarchy: PathLi
 
     model, tree, nodes = _load(settings, hierarchy)
     kwargs = _map_settings(settings)
+    encoder = WindowEncoder(model, kwargs["precision"])  # one folded copy for all images
     size = clip_input_size(model)
     windows = n_windows(size, kwargs["window_sizes"], kwargs["stride"], kwargs["reference_size"])
     log.info("ConVis on %d images, %d hierarchy nodes, %d windows per image at %d px",
@@ -110,7 +111,8 @@ def localisation(split: PathLike, cams: PathLike | np.ndarray, hierarchy: PathLi
             log.warning("image %d: concept %r is not a hierarchy node; no map",
                         table.image_id[i], concept)
         maps[ok, i] = convis_maps(model, images[i], nodes, masks,
-                                  seed=seed + int(table.image_id[i]), **kwargs)
+                                  seed=seed + int(table.image_id[i]), encoder=encoder,
+                                  **kwargs)
         valid[ok, i] = True
     seconds = (time.perf_counter() - start) / max(n, 1)
     log.info("%.2f s per image (all attributes from one pass)", seconds)
@@ -167,13 +169,14 @@ def neuron_maps(neurons: PathLike | Mapping | Sequence[Mapping], split: PathLike
     skipped with a warning.  Returns the keyword arguments of
     :func:`conceptlens.io.convis.save_maps`: ``layer``, ``unit``, ``image_id``, ``concept``
     (lists) and ``maps`` (n, H, W) float32 in [0, 1] ((0, 0, 0) when there are none)."""
-    from conceptlens.convis import convis_maps
+    from conceptlens.convis import WindowEncoder, convis_maps
     from conceptlens.hierarchy import resolve, subtree_masks
 
     neurons, source = _neuron_list(neurons)
     probe = ProbeImages(split)
     model, tree, nodes = _load(settings, hierarchy)
     kwargs = _map_settings(settings)
+    encoder = WindowEncoder(model, kwargs["precision"])  # one folded copy for all images
 
     # (layer, unit, image_id, concept) per wanted map, and the concepts wanted on each image
     wanted, roots, per_image = [], {}, defaultdict(list)
@@ -200,7 +203,8 @@ def neuron_maps(neurons: PathLike | Mapping | Sequence[Mapping], split: PathLike
     for image_id, concepts in per_image.items():
         masks = subtree_masks(tree, [roots[c] for c in concepts])
         for concept, m in zip(concepts, convis_maps(model, probe[image_id], nodes, masks,
-                                                    seed=image_id, **kwargs)):
+                                                    seed=image_id, encoder=encoder,
+                                                    **kwargs)):
             computed[(image_id, concept)] = m
     log.info("%d maps of %d neurons on %d images in %.1f s", len(wanted), len(neurons),
              len(per_image), time.perf_counter() - start)
