@@ -33,7 +33,11 @@ from conceptlens.io.views import load_boxes
 from conceptlens.report import figures
 from conceptlens.report.inputs import by_view_and_layer, one_path, read_benchmarks
 from conceptlens.report.sections.crops import crops_section
-from conceptlens.report.sections.descriptions import config_order, descriptions_section
+from conceptlens.report.sections.descriptions import (
+    config_order,
+    descriptions_section,
+    method_order,
+)
 from conceptlens.report.sections.evidence import evidence_section
 from conceptlens.report.sections.localisation import localisation_section
 from conceptlens.report.sections.metrics import (
@@ -106,7 +110,8 @@ def build_report(inputs: Mapping[str, Sequence[str]], settings: Mapping,
     sections.append(crops_section(probe, boxes, int(settings.get("figure4_images", 6))))
     sections.append(localisation_section(_read_one(inputs, "localisation", read_localisation)))
     sections.append(descriptions_section(descriptions, ground_truth, per_neuron,
-                                         settings.get("pdf_description_rows", 40), evidence))
+                                         settings.get("pdf_description_rows", 40), evidence,
+                                         method_order(descriptions, config)))
 
     return {"title": settings.get("title") or "conceptlens report",
             "run": settings.get("run", config.get("run", "")), "date": date, "pdf": False,
