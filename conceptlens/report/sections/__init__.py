@@ -14,7 +14,7 @@ import datetime as _dt
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
-from conceptlens.io.convis import read_localisation, read_neuron_maps
+from conceptlens.io.convis import read_localisation, read_missing_maps, read_neuron_maps
 from conceptlens.io.descriptions import load_descriptions
 from conceptlens.io.evidence import (
     load_evidence,
@@ -104,9 +104,11 @@ def build_report(inputs: Mapping[str, Sequence[str]], settings: Mapping,
         topk = {key: load_topk(p)[0]
                 for key, p in by_view_and_layer(inputs.get("topk", [])).items()}
         maps = _read_one(inputs, "neuron_maps", read_neuron_maps) or {}
+        missing = _read_one(inputs, "neuron_maps", read_missing_maps)
         sections.append(neurons_section(
             doc, probe, topk, boxes, maps, descriptions, ground_truth, per_neuron,
-            settings.get("grid_methods") or DEFAULT_GRID_METHODS, top_images, evidence))
+            settings.get("grid_methods") or DEFAULT_GRID_METHODS, top_images, evidence,
+            missing))
     sections.append(crops_section(probe, boxes, int(settings.get("figure4_images", 6))))
     sections.append(localisation_section(_read_one(inputs, "localisation", read_localisation)))
     sections.append(descriptions_section(descriptions, ground_truth, per_neuron,
