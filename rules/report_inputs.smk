@@ -2,8 +2,10 @@
 
 
 def report_description_files(wildcards):
-    """Descriptions shown in the neuron grids (every grid method, every report layer)."""
-    methods = list(dict.fromkeys([*REPORT_GRID_METHODS.values(), REPORT_METHOD]))
+    """Every method's descriptions (the table of all descriptions; the neuron grids show
+    the grid methods'), in the config's order."""
+    wanted = [*METHODS, *REPORT_GRID_METHODS.values(), REPORT_METHOD]
+    methods = [m for m in dict.fromkeys(wanted) if m]
     return [
         f
         for concepts in config["concept_sets"]

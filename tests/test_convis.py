@@ -26,7 +26,7 @@ from conceptlens.convis import (
     window_starts,
 )
 from conceptlens.hierarchy import concept_subtree_masks
-from conceptlens.io.convis import load_maps, save_maps
+from conceptlens.io.convis import load_maps, read_missing_maps, save_maps
 from conceptlens.io.neurons import save_neurons
 from conceptlens.io.probe import read_attributes, write_probe_index
 from conceptlens.localisation import centre_bias_maps, pointing_hit
@@ -280,6 +280,9 @@ def test_neuron_maps_stage(tiny_split: Path, world_hierarchy_tsv: Path, tmp_path
         out = neuron_maps(tmp_path / "neurons.json", tiny_split, world_hierarchy_tsv,
                           STAGE_SETTINGS, log)
     assert "skipped" in caplog.text and "zebra" in caplog.text  # not a hierarchy node
+    # ... and recorded, for the report's grid to say why the neuron has no map
+    assert out["missing"] == [{"layer": "layer4", "unit": 7, "concept": "zebra",
+                               "reason": "'zebra' is not a node of the world hierarchy"}]
     # one map per (neuron, image) of the neurons whose concept is a node
     assert out["layer"] == ["fc", "fc", "layer4"] and out["unit"] == [1, 1, 9]
     assert out["image_id"] == [0, 1, 1] and out["concept"] == ["red"] * 3
@@ -288,6 +291,7 @@ def test_neuron_maps_stage(tiny_split: Path, world_hierarchy_tsv: Path, tmp_path
     assert np.array_equal(out["maps"][1], out["maps"][2])  # one pass per (image, concept)
     save_maps(tmp_path / "maps.npz", **out)
     assert load_maps(tmp_path / "maps.npz")["maps"].shape == (3, 64, 64)
+    assert read_missing_maps(tmp_path / "maps.npz") == {("layer4", 7): out["missing"][0]["reason"]}
     # a neuron list in memory; nothing to map; errors
     empty = neuron_maps(neurons[1:2], tiny_split, world_hierarchy_tsv, STAGE_SETTINGS, log)
     assert empty["layer"] == [] and empty["maps"].shape == (0, 0, 0)

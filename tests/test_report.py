@@ -18,6 +18,7 @@ import pandas as pd
 import pytest
 from PIL import Image
 
+from conceptlens.io.convis import load_maps, read_missing_maps, save_maps
 from conceptlens.io.neurons import read_neurons
 from conceptlens.io.paths import parse_result_path
 from conceptlens.report import figures, table_models
@@ -153,11 +154,15 @@ def make_extras(root: Path, neurons: dict) -> dict[str, list[str]]:
     """Stability, localisation and ConVis files in the other helpers' formats."""
     (root / "stability").mkdir()
     (root / "convis").mkdir()
-    pd.DataFrame({"name": ["fake_world_soft_wpmi"] * 2, "layer": ["all", "fc"],
-                  "k=5->10": [62.5, 70.0], "k=5->16": [48.1, 60.0], "jaccard 5->10": [0.81, 0.9],
-                  "jaccard 5->16": [0.74, 0.8], "top-1 5->10": [91.2, 100.0],
-                  "top-1 5->16": [88.0, 90.0], "subsample top-1 mean": [84.3, 90.0],
-                  "subsample top-1 std": [1.2, 0.0], "neurons": [16, 10]}
+    # as many rows as the world's table (two methods x all + 5 layers): with the chart
+    # they fill one landscape page, which the page-layout test checks
+    layers = ["all", "layer1", "layer2", "layer3", "layer4", "fc"]
+    pd.DataFrame({"name": ["fake_world_soft_wpmi"] * 6 + ["fake_world_wpmi"] * 6,
+                  "layer": layers * 2, "k=5->10": [62.5, 70.0] * 6,
+                  "k=5->16": [48.1, 60.0] * 6, "jaccard 5->10": [0.81, 0.9] * 6,
+                  "jaccard 5->16": [0.74, 0.8] * 6, "top-1 5->10": [91.2, 100.0] * 6,
+                  "top-1 5->16": [88.0, 90.0] * 6, "subsample top-1 mean": [84.3, 90.0] * 6,
+                  "subsample top-1 std": [1.2, 0.0] * 6, "neurons": [16, 10] * 6}
                  ).to_csv(root / "stability" / "table.csv", index=False)
     Image.new("RGB", (700, 350), (40, 90, 160)).save(root / "stability" / "chart.png")
     (root / "stability" / "chart.svg").write_text("<svg xmlns='http://www.w3.org/2000/svg'/>")
@@ -165,13 +170,17 @@ def make_extras(root: Path, neurons: dict) -> dict[str, list[str]]:
                   "pointing_se": [4.5, 2.9], "energy_share": [0.355, 0.045],
                   "energy_share_se": [0.02, 0.01], "images": 20}
                  ).to_csv(root / "convis" / "localisation.csv", index=False)
-    keys = [(n["layer"], n["unit"], i, n["concept"]) for n in neurons["neurons"]
-            for i in n["image_ids"]]
+    # every neuron's maps but the first's, whose concept is not a hierarchy node (as the
+    # convis_maps stage records it)
+    first, *rest = neurons["neurons"]
+    keys = [(n["layer"], n["unit"], i, n["concept"]) for n in rest for i in n["image_ids"]]
     yy, xx = np.mgrid[0:64, 0:64]
     maps = np.stack([np.exp(-((xx - 20) ** 2 + (yy - 40) ** 2) / 200.0)] * len(keys))
-    np.savez(root / "convis" / "neuron_maps.npz", layer=np.array([k[0] for k in keys]),
-             unit=np.array([k[1] for k in keys]), image_id=np.array([k[2] for k in keys]),
-             concept=np.array([k[3] for k in keys]), maps=(maps * 255).astype(np.uint8))
+    save_maps(root / "convis" / "neuron_maps.npz", [k[0] for k in keys], [k[1] for k in keys],
+              [k[2] for k in keys], [k[3] for k in keys], maps,
+              missing=[{"layer": first["layer"], "unit": first["unit"],
+                        "concept": "crescent moon",
+                        "reason": "'crescent moon' is not a node of the world hierarchy"}])
     return {"stability_table": [str(root / "stability" / "table.csv")],
             "stability_png": [str(root / "stability" / "chart.png")],
             "stability_svg": [str(root / "stability" / "chart.svg")],
@@ -350,12 +359,169 @@ def test_neuron_grid_rows_and_marks(fake_run):
     html = html.split('<section id="neurons"', 1)[1].split("</section>", 1)[0]
     doc = fake_run["doc"]
     assert html.count('class="neuron"') == len(doc["neurons"])
-    # each neuron: centre and Grad-CAM rows and the ConVis row
+    # each neuron: centre and Grad-CAM rows and the ConVis row, or (the first, see
+    # make_extras) a note saying why it has no ConVis map
     assert html.count('alt="Centre crop"') == len(doc["neurons"])
     assert html.count('alt="Grad-CAM crop"') == len(doc["neurons"])
-    assert html.count('alt="ConVis: ') == len(doc["neurons"])
+    assert html.count('alt="ConVis: ') == len(doc["neurons"]) - 1
+    assert html.count('class="strip no-map"') == 1
     # fc unit 0 (circle): www's first concept is circle (hit), gradcam_tvmf's is square (miss)
     assert "✓&nbsp;circle" in html and "✗&nbsp;square" in html
+
+
+def _descriptions_filter(html: str) -> tuple[list[tuple[str, str]], list[str]]:
+    """The (value, label) options of the description table's method filter, and the Method
+    column of its rows."""
+    select = html.split('<select id="descriptions-method"', 1)[1].split("</select>", 1)[0]
+    options = re.findall(r'<option value="([^"]*)">([^<]*)</option>', select)
+    body = html.split('id="table-descriptions"', 1)[1].split("</table>", 1)[0]
+    body = body.split("<tbody>", 1)[1]
+    methods = [re.findall(r"<td[^>]*>([^<]*)</td>", row)[1]
+               for row in body.split("<tr")[1:]]
+    return options, methods
+
+
+def test_every_method_in_the_description_table_and_its_method_filter(fake_run):
+    html = (fake_run["out"] / "report.html").read_text()
+    options, methods = _descriptions_filter(html)
+    # every configured method's rows, in the config's order, and one filter entry each
+    assert list(dict.fromkeys(methods)) == list(CONFIG["methods"]) == METHODS
+    n_rows = sum(LAYER_UNITS.values())
+    assert options == [("", f"all {len(METHODS)} methods")] + [
+        (m, f"{m} ({n_rows} rows)") for m in METHODS]
+    assert f"descriptions of {len(METHODS)} methods ({', '.join(METHODS)})" in html
+    # the select's column is the Method column, and the script filters on it
+    assert 'data-column="1"' in html and '"-method"' in html
+    assert 'addEventListener("change", applyFilter)' in html
+    # the PDF prints the first rows and says which, and that the HTML has every method's
+    text = pdf_text(fake_run["out"] / "report.pdf")
+    assert "The first 5 of" in text and "(concept set world, method www)" in text
+    assert f"every row of the {len(METHODS)} methods" in text
+
+
+JS_DOM_STUB = """
+function el(text) { return {textContent: text, attrs: {}, hasAttribute(k) { return k in this.attrs; },
+  getAttribute(k) { return this.attrs[k]; }, setAttribute(k, v) { this.attrs[k] = v; },
+  removeAttribute(k) { delete this.attrs[k]; }, addEventListener() {}}; }
+const data = JSON.parse(process.argv[1]);
+const rows = data.rows.map(cells => ({cells: cells.map(el), style: {},
+  get textContent() { return this.cells.map(c => c.textContent).join(" "); }}));
+const headers = data.columns.map(el);
+const table = {id: "table-descriptions", tBodies: [{rows: rows}], tHead: {rows: [{cells: headers}]}};
+const filter = Object.assign(el(""), {value: data.text});
+const choice = Object.assign(el(""), {value: data.method});
+choice.attrs["data-column"] = String(data.columns.indexOf("Method"));
+const count = el("");
+global.document = {querySelectorAll: () => [table],
+  getElementById: id => ({"descriptions-filter": filter, "descriptions-method": choice,
+                          "descriptions-count": count})[id] || null};
+"""
+
+
+def test_the_method_filter_script_keeps_the_chosen_methods_rows():
+    """sortable.js run by node on a stub of the description table (skipped without node)."""
+    import shutil
+
+    node = shutil.which("node")
+    if node is None:
+        pytest.skip("node is not installed")
+    script = (REPO / "reports" / "templates" / "sortable.js.j2").read_text()
+    columns = ["Concept set", "Method", "Layer", "Unit", "Description"]
+    rows = [["world", m, layer, "0", "circle"] for m in ("www", "gradcam_tvmf", "soft_wpmi")
+            for layer in ("layer4", "fc")]
+    probe = "process.stdout.write(JSON.stringify([count.textContent, rows.map(r => r.style.display)]));"
+    for method, text, shown in (("", "", 6), ("gradcam_tvmf", "", 2), ("www", "fc", 1),
+                                ("soft_wpmi", "nothing", 0)):
+        arg = json.dumps({"columns": columns, "rows": rows, "method": method, "text": text})
+        out = subprocess.run([node, "-e", JS_DOM_STUB + script + probe, "--", arg],
+                             capture_output=True, text=True, check=True).stdout
+        counted, display = json.loads(out)
+        assert counted == f"{shown} of 6 rows", (method, text)
+        kept = [r for r, d in zip(rows, display) if d == ""]
+        assert len(kept) == shown and all(method in (r[1], "") for r in kept)
+
+
+def test_the_description_section_names_configured_methods_without_descriptions():
+    from conceptlens.report.sections.descriptions import descriptions_section, method_order
+
+    rows = pd.DataFrame({"concept_set": "world", "method": ["cos", "www"], "layer": "fc",
+                         "unit": [0, 1], "concepts": [["circle"], ["star"]]})
+    config = {"methods": {"www": {}, "wpmi": {}, "cos": {}}}
+    assert method_order(rows, config) == ["www", "wpmi", "cos"]
+    section = descriptions_section(rows, pd.DataFrame(columns=["layer", "unit", "concept"]),
+                                   pd.DataFrame(), methods=method_order(rows, config))
+    assert section.method_filter == [("www", 1), ("cos", 1)]
+    assert "No descriptions of wpmi were given to the report." in section.text
+
+
+def test_a_missing_convis_map_says_why_in_the_grid(fake_run, tmp_path):
+    import html as html_lib
+
+    from conceptlens.report.render import render_html
+    from conceptlens.report.sections import build_report
+    from conceptlens.report.sections.neurons import NO_REASON
+
+    note = "no ConVis map: 'crescent moon' is not a node of the world hierarchy"
+    first = fake_run["doc"]["neurons"][0]
+    html = html_lib.unescape((fake_run["out"] / "report.html").read_text())
+    panels = html.split('<section id="neurons"', 1)[1].split("</section>", 1)[0]
+    panel = panels.split('class="neuron"')[1]  # the first neuron's panel
+    assert f"{first['layer']} · unit {first['unit']}" in panel and note in panel
+    assert panels.count("no ConVis map") == 1
+    assert note in pdf_text(fake_run["out"] / "report.pdf")
+    # a maps file written before reasons were recorded: the note says where to look
+    data = load_maps(fake_run["inputs"]["neuron_maps"][0])
+    old = tmp_path / "neuron_maps.npz"
+    np.savez(old, **{k: v for k, v in data.items() if not k.startswith("missing_")})
+    assert read_missing_maps(old) == {}
+    inputs = {**fake_run["inputs"], "neuron_maps": [str(old)]}
+    html = html_lib.unescape(render_html({**build_report(inputs, settings()), "pdf": False}))
+    assert html.count(f"no ConVis map: {NO_REASON}") == 1
+    # a run without ConVis maps says so once, not in every grid
+    inputs = {k: v for k, v in fake_run["inputs"].items() if k != "neuron_maps"}
+    html = render_html({**build_report(inputs, settings()), "pdf": False})
+    assert "This run made no ConVis maps" in html and "no ConVis map:" not in html
+
+
+def test_maps_file_records_the_neurons_without_maps(tmp_path):
+    path = tmp_path / "maps.npz"
+    missing = [{"layer": "layer4", "unit": 446, "concept": "crescent moon",
+                "reason": "'crescent moon' is not a node of the world hierarchy"}]
+    save_maps(path, ["fc"], [3], [12], ["star"], np.zeros((1, 2, 2)), missing=missing)
+    assert read_missing_maps(path) == {("layer4", 446): missing[0]["reason"]}
+    assert load_maps(path)["concept"].tolist() == ["star"]
+    save_maps(path, [], [], [], [], np.zeros((0, 0, 0)))
+    assert read_missing_maps(path) == {}
+    with pytest.raises(ValueError, match="missing entry 0 has no reason"):
+        save_maps(path, [], [], [], [], np.zeros((0, 0, 0)),
+                  missing=[{"layer": "fc", "unit": 0, "concept": "x"}])
+
+
+MIN_PAGE_WORDS = 40
+"""Words a PDF page holds at least: a page of a small chart alone (or of a heading alone)
+holds only the running head, the chart's caption and the page number, about 20-30."""
+
+
+def page_words(pdf: Path) -> list[int]:
+    info = subprocess.run(["pdfinfo", str(pdf)], capture_output=True, text=True,
+                          check=True).stdout
+    pages = int(re.search(r"^Pages:\s+(\d+)", info, re.M).group(1))
+    return [len(subprocess.run(["pdftotext", "-enc", "UTF-8", "-f", str(k), "-l", str(k),
+                                str(pdf), "-"], capture_output=True, text=True,
+                               check=True).stdout.split()) for k in range(1, pages + 1)]
+
+
+def test_no_pdf_page_holds_a_lone_small_chart_or_heading(fake_run):
+    # the fake stability table has the world run's 12 rows: its chart shares its page
+    for name in ("report.pdf", "minimal.pdf"):
+        words = page_words(fake_run["out"] / name)
+        sparse = [k + 1 for k, n in enumerate(words) if n < MIN_PAGE_WORDS]
+        assert not sparse, (name, words)
+    text = subprocess.run(["pdftotext", "-enc", "UTF-8", str(fake_run["out"] / "report.pdf"),
+                           "-"], capture_output=True, text=True, check=True).stdout
+    pages = text.split("\f")
+    table = next(k for k, p in enumerate(pages) if re.search(r"Table \d+: Stability", p))
+    assert re.search(r"Figure \d+: Stability", pages[table])  # the chart beside its table
 
 
 # --------------------------------------------------------------------------- neurons.json

@@ -44,6 +44,14 @@ def test_default_dry_run_lists_the_world_jobs():
     for rule in ("stability_table", "convis_localisation", "report_neurons", "convis_maps",
                  "report"):
         assert jobs[rule] == 1, rule
+    # the report's table of all descriptions gets every method's, of every concept set
+    report_inputs = next(line for line in proc.stdout.split("rule report:")[1].splitlines()
+                         if line.strip().startswith("input:"))
+    config = yaml.safe_load((REPO / "config.yaml").read_text())
+    for concepts in config["concept_sets"]:
+        for method in config["methods"]:
+            for layer in config["layers"]:
+                assert f"descriptions/{concepts}/{method}/{layer}.parquet" in report_inputs
 
 
 def test_tiny_world_dry_run():

@@ -1,7 +1,10 @@
 """ConVis files: the report neurons' maps and the localisation run.
 
 - ``convis/neuron_maps.npz``: ``layer`` (n,) str, ``unit`` (n,) int, ``image_id`` (n,)
-  int, ``concept`` (n,) str and ``maps`` (n, H, W) uint8 (0-255 = 0-1);
+  int, ``concept`` (n,) str and ``maps`` (n, H, W) uint8 (0-255 = 0-1); and the neurons
+  without maps, one entry each: ``missing_layer`` (m,) str, ``missing_unit`` (m,) int,
+  ``missing_concept`` (m,) str, ``missing_reason`` (m,) str (files written before these
+  existed lack them: read as none missing);
 - ``convis/localisation_maps.npz``: ``image_id`` (n,), ``box`` (n, 4), ``attribute`` (a,)
   str, ``concept`` (a, n) str, ``valid`` (a, n) bool (False where the concept is not in
   the hierarchy; its map is then 0) and ``maps`` (a, n, H, W) uint8;
@@ -23,6 +26,8 @@ if TYPE_CHECKING:
     import pandas as pd
 
 MAP_FIELDS = ("layer", "unit", "image_id", "concept", "maps")
+MISSING_FIELDS = ("layer", "unit", "concept", "reason")
+"""Fields of a neuron without maps (``missing_<field>`` arrays of a maps file)."""
 LOCALISATION_COLUMNS = ("method", "attribute", "pointing", "pointing_se", "energy_share",
                         "energy_share_se", "images")
 
@@ -33,8 +38,10 @@ def to_uint8(maps: np.ndarray) -> np.ndarray:
 
 
 def save_maps(path: PathLike, layer: Sequence[str], unit: Sequence[int],
-              image_id: Sequence[int], concept: Sequence[str], maps: np.ndarray) -> None:
-    """Write neuron maps, one per (layer, unit, image_id, concept) entry (atomic)."""
+              image_id: Sequence[int], concept: Sequence[str], maps: np.ndarray,
+              missing: Sequence[Mapping[str, Any]] = ()) -> None:
+    """Write neuron maps, one per (layer, unit, image_id, concept) entry, and the neurons
+    without maps (``missing``: mappings with layer, unit, concept and reason) (atomic)."""
     maps = np.asarray(maps)
     n = len(maps)
     for name, values in (("layer", layer), ("unit", unit), ("image_id", image_id),
@@ -45,10 +52,18 @@ def save_maps(path: PathLike, layer: Sequence[str], unit: Sequence[int],
         maps = to_uint8(maps)
     if n == 0 and maps.ndim != 3:
         maps = np.zeros((0, 0, 0), dtype=np.uint8)
+    for k, entry in enumerate(missing):
+        absent = [f for f in MISSING_FIELDS if f not in entry]
+        if absent:
+            raise ValueError(f"save_maps: missing entry {k} has no {', '.join(absent)}")
+    missing_arrays = {
+        f"missing_{f}": (np.asarray([int(e[f]) for e in missing], dtype=np.int64)
+                         if f == "unit" else np.asarray([str(e[f]) for e in missing], dtype=str))
+        for f in MISSING_FIELDS}
     atomic_savez(path, compressed=True, layer=np.asarray(list(layer), dtype=str),
                  unit=np.asarray(unit, dtype=np.int64),
                  image_id=np.asarray(image_id, dtype=np.int64),
-                 concept=np.asarray(list(concept), dtype=str), maps=maps)
+                 concept=np.asarray(list(concept), dtype=str), maps=maps, **missing_arrays)
 
 
 def load_maps(path: PathLike) -> dict[str, np.ndarray]:
@@ -71,6 +86,16 @@ def read_neuron_maps(path: PathLike) -> dict[tuple[str, int, int], np.ndarray]:
     scale = 255.0 if maps.dtype == np.uint8 else 1.0
     return {(str(layer), int(unit), int(i)): maps[k].astype(np.float32) / scale
             for k, (layer, unit, i) in enumerate(zip(layers, units, ids))}
+
+
+def read_missing_maps(path: PathLike) -> dict[tuple[str, int], str]:
+    """The neurons of a file of :func:`save_maps` that have no maps, as {(layer, unit):
+    reason}; {} for a file written before reasons were recorded."""
+    data = load_maps(path)
+    if not all(f"missing_{f}" in data for f in MISSING_FIELDS):
+        return {}
+    return {(str(layer), int(unit)): str(reason) for layer, unit, reason in
+            zip(data["missing_layer"], data["missing_unit"], data["missing_reason"])}
 
 
 def save_localisation_maps(path: PathLike, image_id: np.ndarray, boxes: np.ndarray,

@@ -395,8 +395,15 @@ def descriptions(frame: pd.DataFrame, ground_truth: pd.DataFrame, per_neuron: pd
         rows.append(Row(cells))
     notes = []
     if max_rows is not None and total > len(table):
-        notes.append(f"The first {format_count(len(table))} of {format_count(total)} rows; "
-                     "report.html holds them all, sortable and filterable.")
+        kept = "; ".join(
+            f"concept set {cs}, method{'s' if len(ms) > 1 else ''} {', '.join(ms)}"
+            for cs, part in table.groupby("concept_set", sort=False)
+            for ms in [list(dict.fromkeys(map(str, part["method"])))])
+        n_methods = frame["method"].nunique()
+        notes.append(f"The first {format_count(len(table))} of {format_count(total)} rows "
+                     f"({kept}); report.html holds every row of the "
+                     f"{format_count(n_methods)} method{'s' if n_methods != 1 else ''}, "
+                     "sortable, with a filter by method and by text.")
     headers = ["Concept set", "Method", "Layer", "Unit", "Description"]
     align = ["l", "l", "l", "r", "l"]
     caption = "All neuron descriptions: the selected concepts (best first)"

@@ -52,6 +52,16 @@ def _map_settings(settings: Mapping[str, Any]) -> dict[str, Any]:
                 batch_size=int(settings["batch_size"]), precision=settings["precision"])
 
 
+def hierarchy_name(hierarchy: PathLike | Hierarchy) -> str:
+    """How the report names a hierarchy: "world hierarchy" for
+    concepts/world_hierarchy.tsv (the file's stem without ``_hierarchy``), "hierarchy" for
+    one in memory."""
+    if isinstance(hierarchy, Hierarchy):
+        return "hierarchy"
+    stem = os.path.basename(os.fspath(hierarchy)).split(".")[0].removesuffix("_hierarchy")
+    return f"{stem} hierarchy" if stem and stem != "hierarchy" else "hierarchy"
+
+
 def _load(settings: Mapping[str, Any], hierarchy: PathLike | Hierarchy):
     """(CLIP model, hierarchy, node embeddings) of ``settings``."""
     from conceptlens.convis import load_convis
@@ -165,10 +175,13 @@ def neuron_maps(neurons: PathLike | Mapping | Sequence[Mapping], split: PathLike
                 hierarchy: PathLike | Hierarchy, settings: Mapping[str, Any],
                 log: logging.Logger) -> dict[str, Any]:
     """ConVis maps of each report neuron's concept on its images (``image_ids`` of the probe
-    split ``split``), one per (neuron, image); a concept that is not a hierarchy node is
-    skipped with a warning.  Returns the keyword arguments of
-    :func:`conceptlens.io.convis.save_maps`: ``layer``, ``unit``, ``image_id``, ``concept``
-    (lists) and ``maps`` (n, H, W) float32 in [0, 1] ((0, 0, 0) when there are none)."""
+    split ``split``), one per (neuron, image); a neuron whose concept is not a hierarchy
+    node (or that has no images) is skipped with a warning, and its reason recorded.
+    Returns the keyword arguments of :func:`conceptlens.io.convis.save_maps`: ``layer``,
+    ``unit``, ``image_id``, ``concept`` (lists), ``maps`` (n, H, W) float32 in [0, 1]
+    ((0, 0, 0) when there are none) and ``missing`` (a dict per skipped neuron: layer,
+    unit, concept, reason, e.g. "'crescent moon' is not a node of the world
+    hierarchy")."""
     from conceptlens.convis import WindowEncoder, convis_maps
     from conceptlens.hierarchy import resolve, subtree_masks
 
@@ -179,7 +192,8 @@ def neuron_maps(neurons: PathLike | Mapping | Sequence[Mapping], split: PathLike
     encoder = WindowEncoder(model, kwargs["precision"])  # one folded copy for all images
 
     # (layer, unit, image_id, concept) per wanted map, and the concepts wanted on each image
-    wanted, roots, per_image = [], {}, defaultdict(list)
+    wanted, roots, per_image, missing = [], {}, defaultdict(list), []
+    name = hierarchy_name(hierarchy)
     for neuron in neurons:
         concept = str(neuron["concept"])
         if concept not in roots:
@@ -188,7 +202,14 @@ def neuron_maps(neurons: PathLike | Mapping | Sequence[Mapping], split: PathLike
             except ValueError as err:
                 roots[concept] = None
                 log.warning("skipped: %s", err)
-        if roots[concept] is None:
+        reason = (f"{concept!r} is not a node of the {name}" if roots[concept] is None
+                  else "the neuron has no top images" if not len(neuron["image_ids"])
+                  else "")
+        if reason:
+            missing.append({"layer": str(neuron["layer"]), "unit": int(neuron["unit"]),
+                            "concept": concept, "reason": reason})
+            log.warning("no ConVis map of %s unit %s: %s", neuron["layer"], neuron["unit"],
+                        reason)
             continue
         for image_id in neuron["image_ids"]:
             if int(image_id) not in probe.attributes.index:
@@ -211,4 +232,5 @@ def neuron_maps(neurons: PathLike | Mapping | Sequence[Mapping], split: PathLike
     maps = (np.stack([computed[(i, c)] for _, _, i, c in wanted]) if wanted
             else np.zeros((0, 0, 0), dtype=np.float32))
     return dict(layer=[x[0] for x in wanted], unit=[x[1] for x in wanted],
-                image_id=[x[2] for x in wanted], concept=[x[3] for x in wanted], maps=maps)
+                image_id=[x[2] for x in wanted], concept=[x[3] for x in wanted], maps=maps,
+                missing=missing)

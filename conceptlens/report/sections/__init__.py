@@ -14,7 +14,7 @@ import datetime as _dt
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
-from conceptlens.io.convis import read_localisation, read_neuron_maps
+from conceptlens.io.convis import read_localisation, read_missing_maps, read_neuron_maps
 from conceptlens.io.descriptions import load_descriptions
 from conceptlens.io.evidence import (
     load_evidence,
@@ -33,7 +33,11 @@ from conceptlens.io.views import load_boxes
 from conceptlens.report import figures
 from conceptlens.report.inputs import by_view_and_layer, one_path, read_benchmarks
 from conceptlens.report.sections.crops import crops_section
-from conceptlens.report.sections.descriptions import config_order, descriptions_section
+from conceptlens.report.sections.descriptions import (
+    config_order,
+    descriptions_section,
+    method_order,
+)
 from conceptlens.report.sections.evidence import evidence_section
 from conceptlens.report.sections.localisation import localisation_section
 from conceptlens.report.sections.metrics import (
@@ -100,13 +104,16 @@ def build_report(inputs: Mapping[str, Sequence[str]], settings: Mapping,
         topk = {key: load_topk(p)[0]
                 for key, p in by_view_and_layer(inputs.get("topk", [])).items()}
         maps = _read_one(inputs, "neuron_maps", read_neuron_maps) or {}
+        missing = _read_one(inputs, "neuron_maps", read_missing_maps)
         sections.append(neurons_section(
             doc, probe, topk, boxes, maps, descriptions, ground_truth, per_neuron,
-            settings.get("grid_methods") or DEFAULT_GRID_METHODS, top_images, evidence))
+            settings.get("grid_methods") or DEFAULT_GRID_METHODS, top_images, evidence,
+            missing))
     sections.append(crops_section(probe, boxes, int(settings.get("figure4_images", 6))))
     sections.append(localisation_section(_read_one(inputs, "localisation", read_localisation)))
     sections.append(descriptions_section(descriptions, ground_truth, per_neuron,
-                                         settings.get("pdf_description_rows", 40), evidence))
+                                         settings.get("pdf_description_rows", 40), evidence,
+                                         method_order(descriptions, config)))
 
     return {"title": settings.get("title") or "conceptlens report",
             "run": settings.get("run", config.get("run", "")), "date": date, "pdf": False,

@@ -36,6 +36,8 @@ class Section:
     """Tables the PDF prints instead of ``tables`` (e.g. the first description rows)."""
     links: list[tuple[str, str]] = field(default_factory=list)
     """(text, relative URL) printed as links after the text (the neuron explorer)."""
+    method_filter: list[tuple[str, int]] = field(default_factory=list)
+    """(method, rows) of the HTML's filter by method (the descriptions), in order."""
 
 
 def numbered(sections: list[Section]) -> list[Section]:

@@ -21,6 +21,8 @@ VIEW_LABELS = {"full": "Full image", "center": "Centre crop", "gradcam": "Grad-C
 VIEW_ORDER = ("full", "center", "gradcam")
 DEFAULT_GRID_METHODS = {"WWW": "www", "Grad-CAM + t-vMF": "gradcam_tvmf",
                         "CLIP-Dissect (soft-WPMI)": "soft_wpmi"}
+NO_REASON = "not in convis/neuron_maps.npz (its log, logs/convis/neuron_maps.log, says why)"
+"""The note of a neuron without maps in a maps file that records no reason (an older one)."""
 CONCEPTS_SHOWN = 4
 """Concepts listed per method in a neuron's side panel (the rest as "+n more")."""
 
@@ -41,8 +43,12 @@ class MethodConcepts:
 
 @dataclass
 class GridRow:
+    """A strip of images (``uri``), or, without one, a ``note`` saying why (a ConVis map
+    that could not be drawn)."""
+
     label: str
     uri: str
+    note: str = ""
 
 
 @dataclass
@@ -93,9 +99,11 @@ def map_row(probe: ProbeImages, image_ids: Sequence[int], maps: Mapping) -> str:
 def neuron_panels(doc: Mapping, probe: ProbeImages, topk: Mapping[tuple[str, str], np.ndarray],
                   boxes: Mapping[str, np.ndarray], maps: Mapping[tuple[str, int, int], np.ndarray],
                   descriptions: pd.DataFrame, ground_truth: pd.DataFrame,
-                  per_neuron: pd.DataFrame, grid_methods: Mapping[str, str], top_images: int
-                  ) -> list[NeuronPanel]:
-    """Panels of the neurons of report/neurons.json, in its order."""
+                  per_neuron: pd.DataFrame, grid_methods: Mapping[str, str], top_images: int,
+                  missing: Mapping[tuple[str, int], str] | None = None) -> list[NeuronPanel]:
+    """Panels of the neurons of report/neurons.json, in its order.  With ``missing``
+    (the reasons of the maps file by (layer, unit); None: the run made no ConVis maps), a
+    neuron without maps gets a ConVis row that says why."""
     cs, method = doc["concept_set"], doc["method"]
     desc = descriptions[descriptions["concept_set"] == cs]
     desc_map = {(m, str(layer), int(unit)): list(concepts) for m, layer, unit, concepts
@@ -121,6 +129,10 @@ def neuron_panels(doc: Mapping, probe: ProbeImages, topk: Mapping[tuple[str, str
         if found:
             rows.append(GridRow(f"ConVis: {neuron['concept']}",
                                 map_row(probe, [i for i in ids if i in found], found)))
+        elif missing is not None:
+            reason = missing.get((layer, unit), NO_REASON)
+            rows.append(GridRow(f"ConVis: {neuron['concept']}", "",
+                                f"no ConVis map: {reason}"))
         gt = gt_map.get((layer, unit))
         synonyms = None if gt is None else list(gt.synonyms)
         methods = []
@@ -160,13 +172,16 @@ def neurons_section(doc: Mapping, probe: ProbeImages,
                     maps: Mapping[tuple[str, int, int], np.ndarray],
                     descriptions: pd.DataFrame, ground_truth: pd.DataFrame,
                     per_neuron: pd.DataFrame, grid_methods: Mapping[str, str], top_images: int,
-                    evidence: pd.DataFrame | None = None) -> Section | None:
+                    evidence: pd.DataFrame | None = None,
+                    missing: Mapping[tuple[str, int], str] | None = None) -> Section | None:
     """One figure per layer of the neurons of ``doc`` (``report/neurons.json``): ``topk``
     by (view, layer), ``boxes`` by view, ConVis ``maps`` by (layer, unit, image_id); None
     when ``doc`` has no neurons.  The text says how each layer's neurons were ranked
-    (F1 against the ground truth, or the ``evidence``'s held-out simulation)."""
+    (F1 against the ground truth, or the ``evidence``'s held-out simulation), and, when
+    ``missing`` is None, that the run made no ConVis maps; with ``missing`` (the maps
+    file's reasons by (layer, unit)) a neuron without maps says why in its grid."""
     panels = neuron_panels(doc, probe, topk, boxes, maps, descriptions, ground_truth,
-                           per_neuron, grid_methods, top_images)
+                           per_neuron, grid_methods, top_images, missing)
     section = Section("neurons", "Neurons and their top images")
     by = {n["layer"]: n.get("ranked_by", "ground truth") for n in doc["neurons"]}
     basis = {"ground truth": "per-neuron F1 against the ground truth",
@@ -176,8 +191,10 @@ def neurons_section(doc: Mapping, probe: ProbeImages,
     section.text = (f"Neurons chosen by {doc['method']}'s descriptions on concept set "
                     f"{doc['concept_set']} ({ranked}): best, worst and a seeded random "
                     "sample.")
+    if missing is None:
+        section.text += " This run made no ConVis maps (convis/neuron_maps.npz)."
     for layer in dict.fromkeys(p.layer for p in panels):
         section.figures.append(Figure(
-            f"neurons_{layer}", grid_caption(layer, doc, top_images, bool(maps)),
+            f"neurons_{layer}", grid_caption(layer, doc, top_images, missing is not None),
             panels=[p for p in panels if p.layer == layer]))
     return section if section.figures else None
