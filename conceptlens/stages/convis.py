@@ -26,6 +26,7 @@ from conceptlens.io.concepts import read_hierarchy_tsv
 from conceptlens.io.neurons import read_neurons
 from conceptlens.io.probe import ProbeImages, load_split_images, read_attributes, require_columns
 from conceptlens.io.views import load_cams
+from conceptlens.progress import progress
 
 #: the planted attributes whose ConVis maps the localisation run scores, in table order
 ATTRIBUTES = ("shape", "color")
@@ -114,7 +115,7 @@ def localisation(split: PathLike, cams: PathLike | np.ndarray, hierarchy: PathLi
     valid = np.zeros(concepts.shape, dtype=bool)
     maps = np.zeros((len(ATTRIBUTES), n, h, w), dtype=np.float32)
     start = time.perf_counter()
-    for i in range(n):
+    for i in progress(range(n), desc="ConVis localisation", unit="images", log=log):
         masks, missing = concept_subtree_masks(tree, list(concepts[:, i]))
         ok = ~np.isin(concepts[:, i], missing)
         for concept in missing:
@@ -221,7 +222,8 @@ def neuron_maps(neurons: PathLike | Mapping | Sequence[Mapping], split: PathLike
 
     start = time.perf_counter()
     computed = {}
-    for image_id, concepts in per_image.items():
+    for image_id, concepts in progress(per_image.items(), total=len(per_image),
+                                       desc="ConVis neuron maps", unit="images", log=log):
         masks = subtree_masks(tree, [roots[c] for c in concepts])
         for concept, m in zip(concepts, convis_maps(model, probe[image_id], nodes, masks,
                                                     seed=image_id, encoder=encoder,
