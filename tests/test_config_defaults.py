@@ -17,9 +17,6 @@ from tests.conftest import REPO
 DEMO_OVERRIDES = {
     "report.title": "the demo's report names the synthetic world",
     "stability.layers": "every world block is pooled; null (= `layers`) fits any architecture",
-    "convis.window_sizes": "the world CLIP before 2026-12-04 misread shapes in the paper's "
-                           "zoomed-in 128/64 px windows (shape pointing 31%, 92% with 224/160); "
-                           "to be re-measured with the crop-trained CLIP",
     "views.gradcam_fraction": "the world's 0.5 Grad-CAM window can leave the central "
                               "distractor out; null (the centre crop's side) fits any target",
     "views.gradcam_peak": "the world target's layer4 Grad-CAM is 4 x 4: its maximum sits on a "
