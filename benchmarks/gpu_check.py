@@ -438,7 +438,9 @@ def run_dag(images: Path, work: Path, device: str, precision: str, sizes: dict,
     except ValueError:
         jobs = []
     if jobs:
-        out["jobs"] = timeline_table(jobs).to_dict(orient="records")
+        out["jobs"] = [{k: (None if isinstance(v, float) and v != v else v)  # NaN: unfinished
+                        for k, v in row.items()}
+                       for row in timeline_table(jobs).to_dict(orient="records")]
         out["critical_chain"] = [j.name for j in critical_chain(jobs)]
     out["benchmarks"] = benchmark_files(results)
     if returncode != 0:
