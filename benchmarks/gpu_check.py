@@ -5,7 +5,8 @@ and the ImageNet preset's DAG end to end on generated images, written to one JSO
 
 Run through ``benchmarks/gpu_check.sh``, which finds or makes the Python environment first.
 Every model is a real architecture with random weights (torchvision ResNet-50, open_clip
-ViT-B-32 and ViT-B-16): nothing is downloaded.
+ViT-B-32 and ViT-B-16; with ``--tiny`` ResNet-18, ViT-S-32 and ViT-S-16, see ``SIZES``):
+nothing is downloaded.
 
 (a) Stages, in this process, each on the same generated JPEGs through the library function
 its rule's script calls (images read and cropped by the DataLoader workers included):
@@ -30,12 +31,13 @@ its bare pass or more (``goal_met``; on a GPU only: on the CPU the numbers are a
 
 (b) The DAG: N generated JPEGs in ImageNet's wnid-folder layout are the probe set of
 configs/imagenet-resnet50.yaml (overridden: random weights, layers layer4 + fc, generated
-concept sets, the world hierarchy for ConVis, a one-neuron report choice); snakemake runs it
+concept sets, the world hierarchy for ConVis, a one-neuron report choice; ``--tiny``: the
+smaller architectures, layer4 alone, the wordnet set alone, no class names); snakemake runs it
 in a scratch copy of the checkout and each job's time comes from its log
 (:mod:`conceptlens.run_timeline`) and its ``benchmark:`` file.
 
 A time guard keeps the whole under ``--budget-s`` (default 450 s, 8 minutes less set-up;
-1800 s with ``--tiny``):
+600 s with ``--tiny``):
 stage measurements stop early past their share, and the DAG's snakemake is stopped when the
 budget runs out (the JSON then says ``timed_out`` and keeps the jobs that finished).
 """
@@ -63,17 +65,30 @@ GOAL = 0.70
 RUN = "gpu-check"
 WNIDS = 10  # wnid folders of the generated probe set
 
-#: sizes on a GPU (the default) and with --tiny (a CPU smoke test of a couple of minutes)
+#: sizes on a GPU (the default) and with --tiny (a CPU smoke test of a few CPU minutes).
+#: The full sizes are the preset's models (ResNet-50, CLIP ViT-B-32 and ViT-B-16) and its
+#: three concept sets; --tiny keeps every rule and stage function of the preset but runs
+#: them on small random-init architectures of the same families (ResNet-18, ViT-S-32,
+#: ViT-S-16), 24 small images, one described layer (layer4) and one concept set (the
+#: report's, wordnet, of 24 words; the other two left out with ``false``), no class names.
 SIZES = {
     "full": {"dag_images": 5000, "stage_images": 4096, "convis_images": 16,
              "hierarchy_nodes": 20_000, "batch_size": 256, "workers": 8, "threads": 8,
-             "broden_concepts": 1197, "wordnet_concepts": 5000, "window_sizes": [128, 64],
-             "stride": 16, "k": 40, "min_side": 333, "max_side": 500},
-    "tiny": {"dag_images": 40, "stage_images": 8, "convis_images": 1,
+             "target": "resnet50", "clip_www": "ViT-B-32", "clip_metric": "ViT-B-16",
+             "layers": ["layer4", "fc"], "class_names": "imagenet",
+             "concept_sets": {"imagenet": 1000, "broden": 1197, "wordnet": 5000},
+             "window_sizes": [128, 64], "stride": 16, "k": 40, "top_images": 4,
+             "min_side": 333, "max_side": 500},
+    "tiny": {"dag_images": 24, "stage_images": 8, "convis_images": 1,
              "hierarchy_nodes": 50, "batch_size": 4, "workers": 0, "threads": 2,
-             "broden_concepts": 12, "wordnet_concepts": 12, "window_sizes": [224, 160],
-             "stride": 112, "k": 8, "min_side": 96, "max_side": 160},
+             "target": "resnet18", "clip_www": "ViT-S-32", "clip_metric": "ViT-S-16",
+             "layers": ["layer4"], "class_names": None,
+             "concept_sets": {"wordnet": 24},
+             "window_sizes": [224, 160], "stride": 112, "k": 4, "top_images": 2,
+             "min_side": 96, "max_side": 160},
 }
+#: the preset's concept sets (a size's ``concept_sets`` names those it keeps)
+PRESET_SETS = ("imagenet", "broden", "wordnet")
 
 
 # ------------------------------------------------------------------------------ images
@@ -109,24 +124,26 @@ def generate_images(root: Path, n: int, low: int, high: int, workers: int) -> fl
 
 
 def concept_files(folder: Path, sizes: dict) -> dict[str, Path]:
-    """The preset's three concept sets as local files: ImageNet's 1,000 class names (from
-    torchvision's metadata, no download; line i = fc unit i), and Broden and WordNet
-    stand-ins of the given sizes made of those names' words."""
+    """The concept sets of ``sizes["concept_sets"]`` (name -> size) as local files:
+    ImageNet's 1,000 class names (from torchvision's metadata, no download; line i = fc
+    unit i), and Broden and WordNet stand-ins of the given sizes made of those names'
+    words."""
     from torchvision.models import ResNet50_Weights
 
     names = list(ResNet50_Weights.IMAGENET1K_V2.meta["categories"])
     words = list(dict.fromkeys(w.lower() for n in names for w in n.replace("-", " ").split()))
     folder.mkdir(parents=True, exist_ok=True)
-    files = {"imagenet": folder / "imagenet.txt", "broden": folder / "broden.txt",
-             "wordnet": folder / "wordnet.txt"}
-    files["imagenet"].write_text("\n".join(names) + "\n")
 
     def words_set(n: int, offset: int) -> list[str]:
         out = [words[(offset + i) % len(words)] for i in range(n)]
         return [w if i < len(words) else f"{w} {i // len(words)}" for i, w in enumerate(out)]
 
-    files["broden"].write_text("\n".join(words_set(sizes["broden_concepts"], 0)) + "\n")
-    files["wordnet"].write_text("\n".join(words_set(sizes["wordnet_concepts"], 500)) + "\n")
+    files = {}
+    for name, size in sizes["concept_sets"].items():
+        files[name] = folder / f"{name}.txt"
+        lines = names[:size] if name == "imagenet" else words_set(
+            size, {"broden": 0, "wordnet": 500}[name])
+        files[name].write_text("\n".join(lines) + "\n")
     return files
 
 
@@ -236,7 +253,8 @@ def measure_stages(images: Path, work: Path, device, precision: str, sizes: dict
         return step
 
     def target_stages():  # the models go when each of these returns
-        spec = {"source": "torchvision", "name": "resnet50", "weights": None, "input_size": 224}
+        spec = {"source": "torchvision", "name": sizes["target"], "weights": None,
+                "input_size": 224}
         model, names = load_target(spec, device)
         pre = target_preprocess(spec)
         x = pre.normalize(torch.rand(bs, 3, 224, 224, device=device))
@@ -305,7 +323,7 @@ def measure_stages(images: Path, work: Path, device, precision: str, sizes: dict
 
     def clip_stage():
         # CLIP image embeddings: ViT-B-32 on the centre view (the WWW methods' CLIP)
-        clip, _, _ = load_clip("ViT-B-32", None, device)
+        clip, _, _ = load_clip(sizes["clip_www"], None, device)
         size = clip_input_size(clip)
         ids = np.arange(n)
         embed_view_images(clip, files, boxes, ids[:bs], bs, workers, precision)
@@ -314,7 +332,7 @@ def measure_stages(images: Path, work: Path, device, precision: str, sizes: dict
         xc = torch.rand(bs, 3, size, size, device=device)
         stages["clip_image_embeddings"] = stage_entry(
             n, seconds, bare_rate(device, clip_step(clip, xc, precision), bs, n, bare_s), "images",
-            precision, bs, clip="ViT-B-32", view="center")
+            precision, bs, clip=sizes["clip_www"], view="center")
 
     def convis_stage():
         # ConVis: ViT-B-16 on every window of an image, ranked against a hierarchy
@@ -324,7 +342,7 @@ def measure_stages(images: Path, work: Path, device, precision: str, sizes: dict
             parents = [("node 0", None)] + [(f"node {i}", f"node {(i - 1) // fan}")
                                             for i in range(1, n_nodes)]
             tree = make_hierarchy(parents)
-            vit16, tree, nodes = load_convis("ViT-B-16", None, tree, device=device)
+            vit16, tree, nodes = load_convis(sizes["clip_metric"], None, tree, device=device)
             masks = subtree_masks(tree, [[1], [2], [3]])
             kw = dict(window_sizes=sizes["window_sizes"], stride=sizes["stride"], reference_size=224,
                       batch_size=bs, precision=precision)
@@ -343,7 +361,7 @@ def measure_stages(images: Path, work: Path, device, precision: str, sizes: dict
             xv = torch.rand(bs, 3, size16, size16, device=device)
             stages["convis_windows"] = stage_entry(
                 windows, seconds, bare_rate(device, clip_step(vit16, xv, precision), bs, windows,
-                                            bare_s), "windows", precision, bs, clip="ViT-B-16",
+                                            bare_s), "windows", precision, bs, clip=sizes["clip_metric"],
                 images=sizes["convis_images"], windows_per_image=per_image,
                 hierarchy_nodes=len(tree), images_per_s=round(sizes["convis_images"] / seconds, 3),
                 window_sizes=kw["window_sizes"], stride=kw["stride"])
@@ -365,22 +383,29 @@ def measure_stages(images: Path, work: Path, device, precision: str, sizes: dict
 
 def dag_overlay(images: Path, concepts: dict[str, Path], device: str, precision: str,
                 sizes: dict) -> dict:
+    """The preset overridden: random weights (``sizes``' architectures), the generated
+    probe set and concept files (a preset set not among ``concepts`` left out)."""
+    report_set = "wordnet" if "wordnet" in concepts else next(iter(concepts))
     return {
         "base": "configs/imagenet-resnet50.yaml", "run": RUN,
         "device": device, "precision": precision, "threads": sizes["threads"],
         "batch_size": sizes["batch_size"], "loader_workers": sizes["workers"],
-        "target": {"weights": None},
+        "target": {"name": sizes["target"], "weights": None,
+                   "class_names": sizes["class_names"]},
         "probe": {"path": str(images)},
-        "layers": ["layer4", "fc"],
-        "clip_models": {"vitb32": {"pretrained": None}, "vitb16": {"pretrained": None}},
-        "concept_sets": {name: str(path) for name, path in concepts.items()},
+        "layers": list(sizes["layers"]),
+        "clip_models": {"vitb32": {"name": sizes["clip_www"], "pretrained": None},
+                        "vitb16": {"name": sizes["clip_metric"], "pretrained": None}},
+        "concept_sets": {name: str(concepts[name]) if name in concepts else False
+                         for name in PRESET_SETS},
         "methods": {m: {"k": sizes["k"]} for m in ("www", "gradcam_tvmf", "gradcam_cos",
                                                   "center_tvmf")},
         "metrics": {"sentence_model": "all-MiniLM-L6-v2"},
         "convis": {"hierarchy": "world", "window_sizes": sizes["window_sizes"],
                    "stride": sizes["stride"]},
-        "report": {"choose": {"best": 1, "worst": 1, "random": 0}, "top_images": 4,
-                   "figure4_images": 2},
+        "report": {"choose": {"best": 1, "worst": 1, "random": 0},
+                   "top_images": sizes["top_images"], "figure4_images": 2,
+                   "concept_set": report_set},
     }
 
 
@@ -491,7 +516,7 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--images", type=int, default=None, help="DAG probe images")
     parser.add_argument("--budget-s", type=float, default=None,
                         help="wall-time guard for this driver, set-up not included (default "
-                             "450 s; with --tiny 1800 s: the CPU is slow, and shared)")
+                             "450 s; with --tiny 600 s: the CPU is slow, and shared)")
     parser.add_argument("--cores", default="all", help="snakemake --cores")
     parser.add_argument("--setup-s", type=float, default=None,
                         help="seconds gpu_check.sh spent on the environment (recorded)")
@@ -499,7 +524,7 @@ def main(argv: list[str] | None = None) -> dict:
                         help="work folder to keep (default: a temporary one, removed)")
     args = parser.parse_args(argv)
     if args.budget_s is None:
-        args.budget_s = 1800.0 if args.tiny else 450.0
+        args.budget_s = 600.0 if args.tiny else 450.0
     clock = Clock(args.budget_s)
     import torch
 

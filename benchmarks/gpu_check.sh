@@ -8,7 +8,7 @@
 #
 # From a clean checkout on a machine with one NVIDIA GPU: about 5 minutes plus set-up, with
 # a guard at 450 s for the measurements (benchmarks/gpu_check.py --budget-s).  On the CPU
-# use `--device cpu --tiny` (a smoke test of a couple of minutes).
+# use `--device cpu --tiny` (a smoke test: about 2 CPU minutes, the same rules on small models).
 #
 # The Python environment, first found first used:
 #   1. $CONCEPTLENS_PYTHON, when set;

@@ -22,22 +22,43 @@ STAGES = ("activations", "gradcam", "neuron_maps", "clip_image_embeddings", "con
 
 
 def test_dag_overlay_is_a_valid_preset_config_with_random_weights(tmp_path):
-    concepts = gpu_check.concept_files(tmp_path / "concepts", gpu_check.SIZES["tiny"])
+    full = gpu_check.SIZES["full"]
+    concepts = gpu_check.concept_files(tmp_path / "concepts", full)
     assert len(concepts["imagenet"].read_text().splitlines()) == 1000  # line i = fc unit i
     for name in ("broden", "wordnet"):
         lines = concepts[name].read_text().splitlines()
-        assert len(lines) == gpu_check.SIZES["tiny"][f"{name}_concepts"]
+        assert len(lines) == full["concept_sets"][name]
         assert len(set(lines)) == len(lines)
     (tmp_path / "val").mkdir()
-    overlay = gpu_check.dag_overlay(tmp_path / "val", concepts, "cpu", "float32",
-                                    gpu_check.SIZES["full"])
+    overlay = gpu_check.dag_overlay(tmp_path / "val", concepts, "cpu", "float32", full)
     path = tmp_path / "overlay.yaml"
     path.write_text(yaml.safe_dump(overlay))
     config = load_config(path)
     assert config["target"]["name"] == "resnet50" and config["target"]["weights"] is None
+    assert config["target"]["class_names"] == "imagenet"
+    assert [c["name"] for c in config["clip_models"].values()] == ["ViT-B-32", "ViT-B-16"]
     assert all(c["pretrained"] is None for c in config["clip_models"].values())
     assert config["probe"]["source"] == "imagenet"
     assert config["layers"] == ["layer4", "fc"]
+    assert set(config["concept_sets"]) == {"imagenet", "broden", "wordnet"}
+
+
+def test_tiny_overlay_keeps_the_presets_rules_on_small_models_and_one_concept_set(tmp_path):
+    tiny = gpu_check.SIZES["tiny"]
+    concepts = gpu_check.concept_files(tmp_path / "concepts", tiny)
+    assert set(concepts) == {"wordnet"}
+    assert len(set(concepts["wordnet"].read_text().splitlines())) == tiny["concept_sets"]["wordnet"]
+    (tmp_path / "val").mkdir()
+    path = tmp_path / "overlay.yaml"
+    path.write_text(yaml.safe_dump(gpu_check.dag_overlay(tmp_path / "val", concepts, "cpu",
+                                                         "float32", tiny)))
+    config = load_config(path)
+    assert config["target"]["name"] == "resnet18" and config["target"]["class_names"] is None
+    assert [c["name"] for c in config["clip_models"].values()] == ["ViT-S-32", "ViT-S-16"]
+    assert list(config["concept_sets"]) == ["wordnet"]
+    assert config["report"]["concept_set"] == "wordnet"
+    assert config["layers"] == ["layer4"]
+    assert config["stability"]["functions"] == []  # the preset has no stability study
 
 
 def test_generated_probe_set_is_imagenet_layout(tmp_path):
@@ -67,7 +88,7 @@ def test_gpu_check_tiny_on_cpu_writes_every_stage_and_the_dags_jobs(tmp_path):
         assert isinstance(stage["goal_met"], bool)
     dag = result["dag"]
     assert dag["returncode"] == 0 and not dag["timed_out"]
-    assert dag["images"] == 40 and dag["wall_s"] > 0
+    assert dag["images"] == gpu_check.SIZES["tiny"]["dag_images"] and dag["wall_s"] > 0
     jobs = {job["job"].split("[")[0]: job for job in dag["jobs"]}
     for rule in ("probe_index", "activations", "clip_image_embeddings", "describe", "metrics",
                  "convis_maps"):
