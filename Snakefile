@@ -35,6 +35,11 @@ if not workflow.overwrite_configfiles:
     configfile: os.path.join(CONCEPTLENS_DIR, "config.yaml")
 
 
+# snakemake --report report.zip: the run's tables, charts, sample figure and report as
+# report items (report() outputs, captions in reports/captions/), under this text.
+report: "reports/workflow.rst"
+
+
 # The rules, one file per stage (rules/<stage>.smk), in the order of the DAG; the input
 # functions of a stage come right before its rules (rules/<stage>_inputs.smk: rule
 # files hold no functions), helpers of several stages first (rules/common.smk).

@@ -25,7 +25,11 @@ rule convis_localisation:
         hierarchy=hierarchy_file(),
         checkpoint=convis_clip_checkpoint_files,
     output:
-        csv=results("convis/localisation.csv"),
+        csv=report(
+            results("convis/localisation.csv"),
+            caption="../reports/captions/convis_localisation.rst",
+            category="ConVis",
+        ),
         json=results("convis/localisation.json"),
         maps=results("convis/localisation_maps.npz"),
     log:

@@ -11,7 +11,13 @@ rule evidence:
     output:
         table=results("evidence/{concepts}/table.parquet"),
         csv=results("evidence/{concepts}/table.csv"),
-        summary=results("evidence/{concepts}/summary.csv"),
+        summary=report(
+            results("evidence/{concepts}/summary.csv"),
+            caption="../reports/captions/evidence_summary.rst",
+            category="Evidence",
+            subcategory="{concepts}",
+            labels={"table": "summary"},
+        ),
         summary_json=results("evidence/{concepts}/summary.json"),
     log:
         results("logs/evidence/{concepts}.log"),
@@ -32,7 +38,13 @@ rule evidence_check:
         evidence=results("evidence/{concepts}/table.parquet"),
         per_neuron=results("metrics/{concepts}/per_neuron.parquet"),
     output:
-        csv=results("evidence/{concepts}/check.csv"),
+        csv=report(
+            results("evidence/{concepts}/check.csv"),
+            caption="../reports/captions/evidence_check.rst",
+            category="Evidence",
+            subcategory="{concepts}",
+            labels={"table": "check against the ground truth"},
+        ),
         json=results("evidence/{concepts}/check.json"),
     log:
         results("logs/evidence/{concepts}_check.log"),

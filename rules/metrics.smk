@@ -40,9 +40,21 @@ rule metrics:
         concepts=results("concepts/{concepts}.txt"),
         text_embeddings=results("metrics/{concepts}/text_embeddings.npz"),
     output:
-        table1=results("metrics/{concepts}/table1.csv"),
+        table1=report(
+            results("metrics/{concepts}/table1.csv"),
+            caption="../reports/captions/table1.rst",
+            category="Metrics",
+            subcategory="{concepts}",
+            labels={"table": "Table 1"},
+        ),
         table1_json=results("metrics/{concepts}/table1.json"),
-        ablation=results("metrics/{concepts}/ablation.csv"),
+        ablation=report(
+            results("metrics/{concepts}/ablation.csv"),
+            caption="../reports/captions/ablation.rst",
+            category="Metrics",
+            subcategory="{concepts}",
+            labels={"table": "Table 2 (ablation)"},
+        ),
         ablation_json=results("metrics/{concepts}/ablation.json"),
         per_neuron=results("metrics/{concepts}/per_neuron.parquet"),
     log:
@@ -75,7 +87,13 @@ rule claims:
             results("concepts/{concepts}.txt"), concepts=config["concept_sets"]
         ),
     output:
-        table=results("metrics/claims.csv"),
+        table=report(
+            results("metrics/claims.csv"),
+            caption="../reports/captions/claims.rst",
+            category="Metrics",
+            subcategory="all concept sets",
+            labels={"table": "claims"},
+        ),
         json=results("metrics/claims.json"),
     log:
         results("logs/claims.log"),

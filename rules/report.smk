@@ -79,13 +79,15 @@ rule report:
     output:
         html=report(
             results("report.html"),
-            caption="../reports/caption.rst",
+            caption="../reports/captions/report.rst",
             category="Report",
+            labels={"format": "HTML"},
         ),
         pdf=report(
             results("report.pdf"),
-            caption="../reports/caption.rst",
+            caption="../reports/captions/report.rst",
             category="Report",
+            labels={"format": "PDF"},
         ),
     log:
         results("logs/report/report.log"),

@@ -41,10 +41,20 @@ rule stability_table:
     input:
         summaries=stability_summary_files(),
     output:
-        csv=results("stability/table.csv"),
+        csv=report(
+            results("stability/table.csv"),
+            caption="../reports/captions/stability_table.rst",
+            category="Stability",
+            labels={"item": "table"},
+        ),
         json=results("stability/table.json"),
         png=results("stability/chart.png"),
-        svg=results("stability/chart.svg"),
+        svg=report(
+            results("stability/chart.svg"),
+            caption="../reports/captions/stability_chart.rst",
+            category="Stability",
+            labels={"item": "chart"},
+        ),
     log:
         results("logs/stability/table.log"),
     localrule: True

@@ -26,7 +26,11 @@ rule world_sample_grid:
     input:
         split=world_split_dir("probe"),
     output:
-        results("world/sample_grid.png"),
+        report(
+            results("world/sample_grid.png"),
+            caption="../reports/captions/world_sample_grid.rst",
+            category="World",
+        ),
     log:
         results("logs/world_sample_grid.log"),
     localrule: True

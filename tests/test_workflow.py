@@ -313,6 +313,64 @@ def test_tiny_world_report_embeds_every_image_and_prints_table1(tiny_world):
     assert (out / "report.pdf").stat().st_size < 20_000_000
 
 
+# snakemake --report: each report item (a report() output) -> its category and the start
+# of its caption (reports/captions/), with the concept set filled in where it has one
+REPORT_ITEMS = {
+    "metrics/world/table1.csv": ("Metrics", "Table 1 of concept set"),
+    "metrics/world/ablation.csv": ("Metrics", "Table 2 of concept set"),
+    "metrics/claims.csv": ("Metrics", "The seeds' claims over every concept set"),
+    "evidence/world/summary.csv": ("Evidence", "Evidence without ground truth, concept set"),
+    "evidence/world/check.csv": ("Evidence", "The evidence check of concept set"),
+    "stability/table.csv": ("Stability", "Stability of CLIP-Dissect labels"),
+    "stability/chart.svg": ("Stability", "The stability table as a chart"),
+    "convis/localisation.csv": ("ConVis", "ConVis localisation on 12 world probe images"),
+    "world/sample_grid.png": ("World", "A grid of the first images"),
+    "report.html": ("Report", "The conceptlens report of run"),
+    "report.pdf": ("Report", "The conceptlens report of run"),
+}
+
+
+@pytest.mark.slow
+def test_snakemake_report_holds_the_tables_and_charts_with_captions(tiny_world, tmp_path):
+    """snakemake --report report.zip: the run's tables (CSV), the stability chart, the
+    world's sample grid and the HTML/PDF report as report items, each with its caption."""
+    import json
+    import re
+    import zipfile
+
+    archive = tmp_path / "report.zip"
+    run_snakemake("--configfile", "configs/tiny-world.yaml", "--report", str(archive),
+                  cwd=tiny_world)
+    with zipfile.ZipFile(archive) as zf:
+        names = zf.namelist()
+        page = zf.read("report/report.html").decode("utf-8")
+    # the items' files, each under report/data/raw/<id>/
+    packed = sorted(name.rsplit("/", 1)[1] for name in names if "/data/raw/" in name)
+    assert packed == sorted(Path(path).name for path in REPORT_ITEMS), packed
+
+    def page_variable(name):
+        return json.loads(re.search(rf"var {name} = (\{{.*?\}});\s*\n", page).group(1))
+
+    results = page_variable("results")
+    categories = page_variable("categories")
+    run = "results/tiny-world/"
+    assert set(results) == {run + path for path in REPORT_ITEMS}
+    for path, (category, caption) in REPORT_ITEMS.items():
+        item = results[run + path]
+        assert any(run + path in paths for paths in categories[category].values()), path
+        assert item["caption"].startswith(f"<p>{caption}"), (path, item["caption"][:200])
+        assert "{{" not in item["caption"] and "System Message" not in item["caption"], path
+    # Jinja in the captions: the concept set (a wildcard) and the run name (the config)
+    table1 = results[run + "metrics/world/table1.csv"]
+    assert '<tt class="docutils literal">world</tt>' in table1["caption"]
+    assert table1["labels"] == {"table": "Table 1"}
+    assert "tiny-world" in results[run + "report.html"]["caption"]
+    assert set(categories["Metrics"]["world"]) == {run + "metrics/world/ablation.csv",
+                                                   run + "metrics/world/table1.csv"}
+    # the workflow's description (reports/workflow.rst) names the run
+    assert "tiny-world" in re.search(r"var workflow_desc = (.*);", page).group(1)
+
+
 @pytest.mark.slow
 def test_a_new_k_reruns_the_topk_job_not_the_target_pass(tiny_world):
     """The top-k sets are a job of their own: a new k re-runs them and what reads them;
