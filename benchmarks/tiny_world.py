@@ -57,6 +57,43 @@ def forward_seconds() -> float:
     return best
 
 
+def timed_run(arguments: list[str], run: str, cores: int) -> tuple[float, Path]:
+    """Run snakemake with ``arguments`` from an empty ``results/<run>/`` on ``cores``
+    cores, its output into ``results/<run>.log``; print every job's start and length and
+    the critical chain. Returns the wall time (s) and the log's path; exits where the run
+    fails."""
+    shutil.rmtree(REPO / "results" / run, ignore_errors=True)
+    log_path = REPO / "results" / f"{run}.log"
+    log_path.parent.mkdir(exist_ok=True)
+    command = [str(Path(sys.executable).with_name("snakemake")), "--cores", str(cores),
+               *arguments]
+    start = time.perf_counter()
+    with open(log_path, "w") as log:
+        done = subprocess.run(command, cwd=REPO, stdout=log, stderr=subprocess.STDOUT)
+    wall = time.perf_counter() - start
+    if done.returncode != 0:
+        sys.exit(f"snakemake failed ({done.returncode}); its log: {log_path}")
+    jobs = parse_snakemake_log(log_path.read_text())
+    table = timeline_table(jobs)
+    print(f"\n{len(jobs)} jobs, {table['seconds'].sum():.0f} job-seconds on {cores} cores")
+    print(table.to_string(index=False))
+    print("\ncritical chain:")
+    for job in critical_chain(jobs):
+        print(f"  {job.name:40s} {job.start:5.0f} -> {job.end:5.0f}  {job.seconds:4.0f} s")
+    return wall, log_path
+
+
+def close_run(wall: float, target: str, met: bool, log_path: Path, run: str, keep: bool
+              ) -> None:
+    """Print the wall time against ``target`` and the log's path; remove ``results/<run>/``
+    unless ``keep``."""
+    print(f"\nwall {wall:.1f} s (snakemake start-up and DAG included); target {target}: "
+          f"{'met' if met else 'missed'}")
+    print(f"log: {log_path}")
+    if not keep:
+        shutil.rmtree(REPO / "results" / run, ignore_errors=True)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--cores", type=int, default=2)
@@ -69,34 +106,10 @@ def main() -> None:
     for module in LIBRARIES:
         print(f"host: import {module}: {import_seconds(module):.1f} s")
 
-    out = REPO / "results" / RUN
-    shutil.rmtree(out, ignore_errors=True)
-    log_path = REPO / "results" / f"{RUN}.log"
-    log_path.parent.mkdir(exist_ok=True)
-    command = [str(Path(sys.executable).with_name("snakemake")), "--cores", str(args.cores),
-               "--configfile", "configs/tiny-world.yaml", "--config", f"run={RUN}"]
-    start = time.perf_counter()
-    with open(log_path, "w") as log:
-        done = subprocess.run(command, cwd=REPO, stdout=log, stderr=subprocess.STDOUT)
-    wall = time.perf_counter() - start
-    text = log_path.read_text()
-    if done.returncode != 0:
-        sys.exit(f"snakemake failed ({done.returncode}); its log: {log_path}")
-
-    jobs = parse_snakemake_log(text)
-    table = timeline_table(jobs)
-    print(f"\n{len(jobs)} jobs, {table['seconds'].sum():.0f} job-seconds on {args.cores} cores")
-    print(table.to_string(index=False))
-    chain = critical_chain(jobs)
-    print("\ncritical chain:")
-    for job in chain:
-        print(f"  {job.name:40s} {job.start:5.0f} -> {job.end:5.0f}  {job.seconds:4.0f} s")
-    verdict = "met" if wall <= TARGET_S * ABOUT else "missed"
-    print(f"\nwall {wall:.1f} s (snakemake start-up and DAG included); target about "
-          f"{TARGET_S} s (up to {TARGET_S * ABOUT:.0f} s): {verdict}")
-    print(f"log: {log_path}")
-    if not args.keep:
-        shutil.rmtree(out, ignore_errors=True)
+    wall, log_path = timed_run(["--configfile", "configs/tiny-world.yaml", "--config",
+                                f"run={RUN}"], RUN, args.cores)
+    close_run(wall, f"about {TARGET_S} s (up to {TARGET_S * ABOUT:.0f} s)",
+              wall <= TARGET_S * ABOUT, log_path, RUN, args.keep)
 
 
 if __name__ == "__main__":
