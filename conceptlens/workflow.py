@@ -26,9 +26,13 @@ def rule_context(snakemake) -> Iterator[logging.Logger]:
     Torch is not imported here (it takes seconds, and most rules do not need it): a
     script that imported it gets ``torch.set_num_threads``; one that imports it later
     reads ``OMP_NUM_THREADS``, which Snakemake sets to the job's threads and which is set
-    here too where it is missing."""
+    here too where it is missing.  The root logger's handlers and level are restored on
+    exit, so a script run in-process (tests, notebooks) leaves no handler on a closed
+    file behind."""
     log_path = snakemake.log[0] if len(snakemake.log) else None
     stream = open(log_path, "w", buffering=1) if log_path else sys.stderr
+    root = logging.getLogger()
+    before = root.handlers[:], root.level  # restored after: a script run in-process
     try:
         with contextlib.redirect_stdout(stream), contextlib.redirect_stderr(stream):
             logging.basicConfig(stream=stream, level=logging.INFO, force=True,
@@ -54,6 +58,12 @@ def rule_context(snakemake) -> Iterator[logging.Logger]:
                 if watching is not None:
                     watching.set()
     finally:
+        for handler in root.handlers[:]:  # basicConfig's handler of the (closed) log file
+            if handler not in before[0]:
+                root.removeHandler(handler)
+                handler.close()
+        root.handlers[:] = before[0]
+        root.setLevel(before[1])
         if log_path:
             stream.close()
 

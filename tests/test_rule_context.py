@@ -84,3 +84,21 @@ def test_the_torch_free_rule_scripts_import_no_torch():
     done = subprocess.run([sys.executable, "-c", code], cwd=repo, capture_output=True,
                           text=True, check=True)
     assert done.stdout.strip() == "[]"
+
+
+def test_the_root_logger_is_restored_after_an_in_process_rule(tmp_path):
+    """A rule script run in-process (tests, notebooks) leaves no handler on its closed log
+    file and the root level as it was: later logging (progress bars) must not hit it."""
+    import logging
+    from types import SimpleNamespace
+
+    from conceptlens.workflow import rule_context
+
+    root = logging.getLogger()
+    handlers, level = root.handlers[:], root.level
+    snakemake = SimpleNamespace(log=[str(tmp_path / "rule.log")], threads=1, rule="demo")
+    with rule_context(snakemake) as log:
+        log.info("inside the rule")
+    assert root.handlers == handlers and root.level == level
+    logging.getLogger("conceptlens.after").warning("after the rule")  # no logging error
+    assert "inside the rule" in (tmp_path / "rule.log").read_text()
