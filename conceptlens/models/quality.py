@@ -60,26 +60,12 @@ def planted_truth_counts(model: nn.Module, classes: list[str], images: np.ndarra
     whose concept is no shape: ``{"layers": {layer: {attribute: n}}, "non_shape_share"}``."""
     import pandas as pd
 
+    from conceptlens.activations import record_activations
     from conceptlens.ground_truth import neuron_ground_truth
 
-    modules = dict(model.named_modules())
-    outputs: dict[str, list[torch.Tensor]] = {layer: [] for layer in layers}
-
-    def keep(layer: str):
-        def hook(module, inputs, output):
-            out = output.float()
-            outputs[layer].append(out.mean((2, 3)) if out.ndim == 4 else out)
-        return hook
-
-    hooks = [modules[layer].register_forward_hook(keep(layer)) for layer in layers]
-    try:
-        x = torch.from_numpy(images)
-        for s in range(0, len(x), batch_size):
-            model(normalize_images(x[s:s + batch_size]))
-    finally:
-        for h in hooks:
-            h.remove()
-    acts = {layer: torch.cat(v).numpy() for layer, v in outputs.items()}
+    x = torch.from_numpy(images)
+    acts = record_activations(model, (normalize_images(x[s:s + batch_size])
+                                      for s in range(0, len(x), batch_size)), list(layers))
     table = neuron_ground_truth(acts, pd.DataFrame(rows), classes, threshold)
     counts = table.groupby(["layer", "attribute"]).size()
     return {"layers": {layer: {a: int(n) for a, n in counts[layer].items()} for layer in layers
